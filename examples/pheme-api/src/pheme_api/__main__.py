@@ -1,0 +1,3 @@
+from pheme_api.server import main
+
+main()

@@ -22,7 +22,9 @@ NOTE = WorkflowInput("note", required=True)
 
 def test_values_are_typed() -> None:
     t = trigger(LEVEL, DRY, COUNT, ENV, NOTE)
-    got = resolve_dispatch_inputs(t, {"level": "high", "dry": "true", "count": "3", "target": "prod", "note": "hi"})
+    got = resolve_dispatch_inputs(
+        t, {"level": "high", "dry": "true", "count": "3", "target": "prod", "note": "hi"}
+    )
     assert got == {"level": "high", "dry": True, "count": 3, "target": "prod", "note": "hi"}
     assert isinstance(got["count"], int)
     assert resolve_dispatch_inputs(t, {"note": "x", "count": "2.5"})["count"] == 2.5

@@ -73,7 +73,7 @@ def _bracket(pattern: str, start: int) -> tuple[str, int]:
             if pos == first or pos + 1 >= len(pattern) or pattern[pos + 1] == "]":
                 raise PlanningError(f"invalid filter pattern {pattern!r}: invalid range in '[...]'")
             lo, hi = pattern[pos - 1], pattern[pos + 1]
-            same_kind = (_is_range_char(lo) and _is_range_char(hi) and ("0" <= lo <= "9") == ("0" <= hi <= "9"))
+            same_kind = _is_range_char(lo) and _is_range_char(hi) and ("0" <= lo <= "9") == ("0" <= hi <= "9")
             if not same_kind or lo > hi:
                 raise PlanningError(
                     f"invalid filter pattern {pattern!r}: ranges can only include a-z, A-Z, A-z and 0-9"

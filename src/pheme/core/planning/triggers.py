@@ -358,7 +358,9 @@ def _coerce(spec: WorkflowInput, value: object, what: str) -> InputValue:
     text = _as_string(spec, value, what)
     if spec.type == "choice" and text not in spec.options:
         shown = f"'{text}'" if what == "value" else f"{what} '{text}'"
-        raise PlanningError(f"input '{spec.name}': {shown} is not one of the choices: {', '.join(spec.options)}")
+        raise PlanningError(
+            f"input '{spec.name}': {shown} is not one of the choices: {', '.join(spec.options)}"
+        )
     return text
 
 

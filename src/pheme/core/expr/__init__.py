@@ -1,18 +1,50 @@
-"""GitHub Actions expressions (``${{ }}``): lexer, parser and evaluator.
+"""GitHub Actions expressions (``${{ }}``): lexer, parser and evaluator, with GitHub's semantics.
 
-CONTRACT (placeholder until the implementation lands; signatures are fixed):
+The public API, in brief::
 
-    parse(text, *, contexts=None, functions=None) -> Expr
-        Parse one expression body (without ``${{ }}``). ``contexts``: the named
-        values allowed (None = any); ``functions``: extra function names allowed
-        besides the always-allowed built-ins (e.g. {"success", "failure",
-        "always", "cancelled"} in ``if:``, {"hashFiles"} in steps).
-        Raises pheme.errors.ExpressionError(kind="lexing"|"parsing").
+    expr = parse("github.ref == 'refs/heads/main'", contexts={"github"})
+    evaluate(expr, EvalContext(contexts={"github": {"ref": "refs/heads/main"}}))   # True
+    evaluate_condition("failure()", ctx)     # ``if:`` rules (implicit success() && …)
+    render("v${{ matrix.version }}", ctx)    # interpolate every ${{ }}
+    evaluate_raw({"a": "${{ fromJSON('[1]') }}"}, ctx)   # keeps non-string values
 
-    evaluate(expr: Expr | str, ctx: EvalContext) -> Value
-    evaluate_condition(cond: str | bool | None, ctx) -> bool     # ``if:`` semantics
-    render(text: str, ctx) -> str                                # interpolate every ${{ }}
-    evaluate_raw(value: Raw, ctx) -> Value                       # with:/env: values, recursively
-    split_template(text) -> list[str | TemplateExpr]             # find ${{ }} segments
-    to_string(value) -> str; truthy(value) -> bool; kind_of(value) -> str
+Values are plain JSON-like Python data (see ``Value``). Errors are
+``pheme.errors.ExpressionError`` with ``kind`` ``lexing``/``parsing``/
+``evaluation`` and GitHub's wording (``full_message()`` adds the position).
+The package is pure: no I/O; ``hashFiles`` is delegated to the caller.
 """
+
+from __future__ import annotations
+
+from pheme.core.expr._api import (
+    Expr,
+    evaluate,
+    evaluate_condition,
+    evaluate_raw,
+    parse,
+    render,
+    uses_status_function,
+)
+from pheme.core.expr._context import EvalContext
+from pheme.core.expr._functions import STATUS_FUNCTIONS
+from pheme.core.expr._template import TemplateExpr, find_expressions, split_template
+from pheme.core.expr._values import Value, kind_of, to_string, truthy
+
+__all__ = [
+    "STATUS_FUNCTIONS",
+    "EvalContext",
+    "Expr",
+    "TemplateExpr",
+    "Value",
+    "evaluate",
+    "evaluate_condition",
+    "evaluate_raw",
+    "find_expressions",
+    "kind_of",
+    "parse",
+    "render",
+    "split_template",
+    "to_string",
+    "truthy",
+    "uses_status_function",
+]

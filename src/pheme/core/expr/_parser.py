@@ -1,0 +1,333 @@
+"""Parser: tokens → a small AST, with GitHub's precedence, limits and error wording.
+
+Precedence, lowest first: ``||``, ``&&``, ``== !=``, ``< <= > >=``, ``!``,
+then postfix ``.name``, ``.*``, ``[expr]``, ``[*]`` (only after a context
+name, a function call or a parenthesised group — never after a literal).
+
+Checks done here, at parse time, as GitHub does them: unknown named values
+(``Unrecognized named-value``), unknown functions and argument counts, and
+the nesting limit (``Exceeded max expression depth 50``). The depth is
+counted exactly the way GitHub's parsers count it (each sub-expression, each
+``!``, each chain of ``&&``/``||`` and each postfix accessor is one level),
+because the conformance data pins the boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pheme.core.expr import _lexer as L
+from pheme.core.expr._functions import FUNCTIONS, STATUS_FUNCTIONS
+from pheme.errors import ExpressionError
+
+__all__ = [
+    "MAX_DEPTH",
+    "Binary",
+    "Call",
+    "ContextRef",
+    "Group",
+    "Index",
+    "Literal",
+    "Logical",
+    "Node",
+    "Not",
+    "parse_tree",
+]
+
+MAX_DEPTH: Final = 50
+
+
+class Node:
+    __slots__ = ()
+
+
+class Literal(Node):
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class ContextRef(Node):
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class Index(Node):
+    """``obj[index]`` / ``obj.name`` (index is a string Literal) / ``obj.*`` (index is None)."""
+
+    __slots__ = ("index", "obj")
+
+    def __init__(self, obj: Node, index: Node | None) -> None:
+        self.obj = obj
+        self.index = index
+
+
+class Not(Node):
+    __slots__ = ("operand",)
+
+    def __init__(self, operand: Node) -> None:
+        self.operand = operand
+
+
+class Binary(Node):
+    """A comparison: ``op`` is one of ``== != < <= > >=``."""
+
+    __slots__ = ("left", "op", "right")
+
+    def __init__(self, op: str, left: Node, right: Node) -> None:
+        self.op = op
+        self.left = left
+        self.right = right
+
+
+class Logical(Node):
+    """``a && b && c`` or ``a || b || c`` (``op`` is ``&&`` or ``||``), flattened."""
+
+    __slots__ = ("args", "op")
+
+    def __init__(self, op: str, args: list[Node]) -> None:
+        self.op = op
+        self.args = args
+
+
+class Call(Node):
+    """A function call; ``name`` is lower-case (function names ignore case)."""
+
+    __slots__ = ("args", "name")
+
+    def __init__(self, name: str, args: list[Node]) -> None:
+        self.name = name
+        self.args = args
+
+
+class Group(Node):
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Node) -> None:
+        self.inner = inner
+
+
+_COMPARISON_OPS: Final = {L.GT: ">", L.GE: ">=", L.LT: "<", L.LE: "<="}
+_EQUALITY_OPS: Final = {L.EQ: "==", L.NE: "!="}
+_STATUS_LOWER: Final = frozenset(STATUS_FUNCTIONS)
+
+
+def _token_string(tok: L.Token) -> str:
+    if tok.type == L.EOF:
+        return "EOF"
+    if tok.type == L.STRING:
+        return str(tok.value)
+    return tok.lexeme
+
+
+class _Parser:
+    __slots__ = ("contexts", "depth", "functions", "i", "text", "tokens", "used")
+
+    def __init__(
+        self, text: str, tokens: list[L.Token], contexts: frozenset[str] | None, functions: frozenset[str]
+    ) -> None:
+        self.text = text
+        self.tokens = tokens
+        self.contexts = contexts  # lower-case names, or None for "any"
+        self.functions = functions  # lower-case extra function names
+        self.i = 0
+        self.depth = 0
+        self.used: set[str] = set()
+
+    # -- errors -----------------------------------------------------------
+
+    def error(self, description: str, tok: L.Token) -> ExpressionError:
+        return ExpressionError(
+            "parsing", f"{description}: '{_token_string(tok)}'", expression=self.text, position=tok.pos
+        )
+
+    def unexpected(self) -> ExpressionError:
+        tok = self.tokens[self.i]
+        if tok.type == L.EOF and self.i > 0:
+            return self.error("Unexpected end of expression", self.tokens[self.i - 1])
+        return self.error("Unexpected symbol", tok)
+
+    def incr(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"Exceeded max expression depth {MAX_DEPTH}", self.tokens[self.i])
+
+    # -- grammar ----------------------------------------------------------
+
+    def parse(self) -> Node:
+        if self.tokens[0].type == L.EOF:
+            return Literal(None)
+        node = self.expression()
+        if self.tokens[self.i].type != L.EOF:
+            raise self.error("Unexpected symbol", self.tokens[self.i])
+        return node
+
+    def expression(self) -> Node:
+        self.incr()
+        node = self.logical_or()
+        self.depth -= 1
+        return node
+
+    def logical_or(self) -> Node:
+        left = self.logical_and()
+        if self.tokens[self.i].type != L.OR:
+            return left
+        self.incr()
+        args = [left]
+        while self.tokens[self.i].type == L.OR:
+            self.i += 1
+            args.append(self.logical_and())
+        self.depth -= 1
+        return Logical("||", args)
+
+    def logical_and(self) -> Node:
+        left = self.equality()
+        if self.tokens[self.i].type != L.AND:
+            return left
+        self.incr()
+        args = [left]
+        while self.tokens[self.i].type == L.AND:
+            self.i += 1
+            args.append(self.equality())
+        self.depth -= 1
+        return Logical("&&", args)
+
+    def equality(self) -> Node:
+        node = self.comparison()
+        while True:
+            op = _EQUALITY_OPS.get(self.tokens[self.i].type)
+            if op is None:
+                return node
+            self.i += 1
+            node = Binary(op, node, self.comparison())
+
+    def comparison(self) -> Node:
+        node = self.unary()
+        while True:
+            op = _COMPARISON_OPS.get(self.tokens[self.i].type)
+            if op is None:
+                return node
+            self.i += 1
+            node = Binary(op, node, self.unary())
+
+    def unary(self) -> Node:
+        if self.tokens[self.i].type == L.BANG:
+            self.i += 1
+            self.incr()
+            operand = self.unary()
+            self.depth -= 1
+            return Not(operand)
+        return self.postfix()
+
+    def postfix(self) -> Node:
+        node, indexable = self.primary()
+        if not indexable:
+            return node
+        tokens = self.tokens
+        levels = 0
+        while True:
+            t = tokens[self.i].type
+            if t == L.LBRACKET:
+                self.i += 1
+                index: Node | None
+                if tokens[self.i].type == L.STAR:
+                    self.i += 1
+                    index = None
+                else:
+                    index = self.expression()
+                if tokens[self.i].type != L.RBRACKET:
+                    raise self.unexpected()
+                self.i += 1
+                self.incr()
+                levels += 1
+                node = Index(node, index)
+            elif t == L.DOT:
+                self.i += 1
+                self.incr()
+                levels += 1
+                tok = tokens[self.i]
+                if tok.type == L.IDENT:
+                    self.i += 1
+                    node = Index(node, Literal(tok.value))
+                elif tok.type == L.STAR:
+                    self.i += 1
+                    node = Index(node, None)
+                else:
+                    raise self.unexpected()
+            else:
+                break
+        self.depth -= levels
+        return node
+
+    def primary(self) -> tuple[Node, bool]:
+        """One operand; the flag says whether postfix accessors may follow it."""
+        tok = self.tokens[self.i]
+        t = tok.type
+        if t == L.IDENT:
+            self.i += 1
+            if self.tokens[self.i].type == L.LPAREN:
+                self.i += 1
+                return self.call(tok), True
+            name: str = tok.value
+            if self.contexts is not None and name.lower() not in self.contexts:
+                raise self.error("Unrecognized named-value", tok)
+            return ContextRef(name), True
+        if t in (L.NUMBER, L.STRING, L.TRUE, L.FALSE, L.NULL):
+            self.i += 1
+            return Literal(tok.value), False
+        if t == L.LPAREN:
+            self.i += 1
+            inner = self.expression()
+            if self.tokens[self.i].type == L.EOF:
+                raise self.error("Unexpected end of expression", self.tokens[self.i - 1])
+            if self.tokens[self.i].type != L.RPAREN:
+                raise self.error("Unexpected symbol", self.tokens[self.i])
+            self.i += 1
+            return Group(inner), True
+        if t == L.EOF:
+            raise self.unexpected()
+        raise self.error("Unexpected symbol", tok)
+
+    def call(self, ident: L.Token) -> Node:
+        args: list[Node] = []
+        tokens = self.tokens
+        while tokens[self.i].type != L.RPAREN:
+            if tokens[self.i].type == L.EOF:
+                raise self.unexpected()
+            args.append(self.expression())
+            if tokens[self.i].type != L.RPAREN:
+                if tokens[self.i].type != L.COMMA:
+                    raise self.unexpected()
+                self.i += 1
+        self.i += 1
+        name = str(ident.value).lower()
+        spec = FUNCTIONS.get(name)
+        if spec is None or (spec.extension and name not in self.functions):
+            raise self.error("Unrecognized function", ident)
+        if len(args) < spec.min_args:
+            raise self.error("Too few parameters supplied", ident)
+        if len(args) > spec.max_args:
+            raise self.error("Too many parameters supplied", ident)
+        if name == "case" and len(args) % 2 == 0:
+            raise self.error("Even number of parameters supplied, requires an odd number of parameters", ident)
+        self.used.add(name)
+        return Call(name, args)
+
+
+def parse_tree(
+    text: str, contexts: frozenset[str] | None, functions: frozenset[str]
+) -> tuple[Node, frozenset[str]]:
+    """Parse ``text``; returns the tree and the (lower-case) names of the functions it calls.
+
+    ``contexts`` and ``functions`` must already be lower-cased.
+    """
+    parser = _Parser(text, L.tokenize(text), contexts, functions)
+    node = parser.parse()
+    return node, frozenset(parser.used)
+
+
+def uses_status(functions_used: frozenset[str]) -> bool:
+    return not functions_used.isdisjoint(_STATUS_LOWER)

@@ -1,0 +1,99 @@
+"""Schema migrations, run programmatically on every open (no alembic.ini).
+
+Why check before upgrading: a database written by a newer Pheme carries a
+revision this Pheme does not know. Upgrading (or even switching SQLite to WAL
+mode) could damage it, so we inspect first inside a read-only transaction and
+refuse with a :class:`StorageError` before anything is written. The same
+inspection refuses files that are not SQLite or not Pheme's.
+
+Concurrent openers are serialized: SQLite's write transactions are
+``BEGIN IMMEDIATE`` (see ``_engine``); PostgreSQL takes a transaction-level
+advisory lock. The loser re-inspects and finds the schema already current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, inspect, text
+
+from pheme.errors import StorageError
+from pheme.storage._orm import VERSION_TABLE, metadata
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# An arbitrary constant: "pheme" in ASCII, the key of PostgreSQL's advisory lock.
+_PG_LOCK_KEY = 0x7068656D65
+
+
+def alembic_config() -> Config:
+    """An in-memory Alembic config pointing at the migrations shipped in this package."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("version_table", VERSION_TABLE)
+    return cfg
+
+
+@dataclass(frozen=True)
+class DbState:
+    heads: tuple[str, ...]
+    at_head: bool
+
+
+def inspect_state(conn: Connection, where: str, script: ScriptDirectory) -> DbState:
+    """What revision the database is at; raises if it is foreign or too new."""
+    tables = set(inspect(conn).get_table_names())
+    ours = {t.name for t in metadata.sorted_tables}
+    if VERSION_TABLE not in tables:
+        foreign = tables & ours if conn.dialect.name == "postgresql" else tables
+        if foreign:
+            names = ", ".join(sorted(foreign)[:5])
+            raise StorageError(
+                f"database at {where} is corrupt or not a Pheme database: "
+                f"it has tables ({names}) but no Pheme schema version"
+            )
+        return DbState(heads=(), at_head=False)
+    ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    heads = tuple(sorted(ctx.get_current_heads()))
+    for rev in heads:
+        try:
+            known = script.get_revision(rev)
+        except CommandError:
+            known = None
+        if known is None:
+            raise StorageError(
+                f"database at {where} was created by a newer Pheme (revision {rev}); upgrade Pheme"
+            )
+    return DbState(heads=heads, at_head=set(heads) == set(script.get_heads()))
+
+
+def upgrade(engine: Engine, where: str) -> None:
+    """Bring the database to the newest revision this Pheme knows, or refuse untouched."""
+    cfg = alembic_config()
+    script = ScriptDirectory.from_config(cfg)
+    with engine.connect() as conn:
+        with conn.begin():
+            state = inspect_state(conn, where, script)
+        if conn.dialect.name == "sqlite":
+            # Persistent, and a write to the file header: only now that we know the file is ours.
+            # Outside any transaction (SQLite refuses otherwise): straight on the driver connection.
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            mode = raw.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() not in ("wal", "memory"):
+                raise StorageError(f"database at {where}: cannot switch to WAL mode (got {mode})")
+        if state.at_head:
+            return
+        conn.execution_options(pheme_write=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            if inspect_state(conn, where, script).at_head:
+                return
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")

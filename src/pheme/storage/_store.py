@@ -1,0 +1,550 @@
+"""The run-history store: the one object the rest of Pheme asks about runs.
+
+Design notes (why it looks like this):
+
+* Synchronous and thread-safe. The runner and the server may call it from
+  several threads; each call takes a pooled connection for one short
+  transaction. Async callers run it in a thread.
+* Every status change goes through :mod:`pheme.core.runs.status` and is
+  applied atomically as ``UPDATE ... WHERE status IN (allowed sources)``: two
+  racing updaters cannot both "win" an illegal change.
+* Run numbers are counted per workflow file with an atomic upsert on
+  ``workflow_counters`` (GitHub's ``run_number``), safe for concurrent creators
+  in threads or processes, on SQLite and PostgreSQL alike.
+* :meth:`Store.batch` groups many calls into one transaction (one commit, one
+  fsync): creating a run with 40 jobs x 5 steps costs a few milliseconds.
+* Only :mod:`pheme.core.runs` records come out; no SQLAlchemy object escapes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, func, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+
+from pheme.core.runs import (
+    Conclusion,
+    JobRecord,
+    Kind,
+    RunRecord,
+    Status,
+    StepRecord,
+    allowed_sources,
+    check_conclusion,
+    check_transition,
+    utc_now,
+)
+from pheme.errors import StorageError
+from pheme.storage import _engine, _logs, _migrate
+from pheme.storage._errors import NotFoundError
+from pheme.storage._orm import UTCDateTime, jobs, runs, steps, workflow_counters
+
+__all__ = ["Store"]
+
+
+class Store:
+    """Run history and logs in one database. Create with :func:`pheme.storage.open_store`.
+
+    Runs::
+
+        run = store.create_run("CI", ".github/workflows/ci.yml", "push", "refs/heads/main", sha)
+        with store.batch():                       # one transaction for the whole plan
+            job_id = store.create_job(run.id, "build", "build (3.12)", {"python": "3.12"})
+            store.create_step(job_id, 1, "Checkout", step_id="co")
+        store.update_run(run.id, Status.IN_PROGRESS)
+        store.update_step(job_id, 1, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+        store.get_run(run.id)                      # -> RunRecord with jobs and steps
+
+    Logs (see :class:`pheme.storage.LogWriter`)::
+
+        with store.log_writer(job_id) as log:
+            log.write("hello\\n")
+        store.read_log(run.id, "build (3.12)", start_line=0, end_line=100)
+    """
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        self._engine = engine
+        self._url = url
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Store:
+        """Connect, refuse foreign/newer/corrupt databases untouched, migrate to head."""
+        from pheme.storage._paths import default_database_url
+
+        parsed = _engine.parse_url(url or default_database_url())
+        engine = _engine.build_engine(parsed)
+        try:
+            _migrate.upgrade(engine, _engine.describe(parsed))
+        except DBAPIError as exc:
+            engine.dispose()
+            raise _engine.translate(exc, parsed, opening=True) from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, parsed)
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    @property
+    def where(self) -> str:
+        """The database, for messages: a file path or a URL without password."""
+        return _engine.describe(self._url)
+
+    def close(self) -> None:
+        """Close all pooled connections. The store must not be used afterwards."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------- transactions
+
+    @contextmanager
+    def _conn(self, *, write: bool) -> Iterator[Connection]:
+        active: Connection | None = getattr(self._local, "conn", None)
+        if active is not None:
+            yield active
+            return
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(pheme_write=True)
+                with conn.begin():
+                    yield conn
+        except DBAPIError as exc:
+            raise _engine.translate(exc, self._url) from None
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run every store call in this block (same thread) in ONE write transaction.
+
+        Either all of it is committed or, if the block raises, none of it.
+        Nested ``batch()`` blocks join the outer one. Log writers are not
+        affected outside a batch; inside one, their chunks commit with it.
+        """
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self._conn(write=True) as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    # --------------------------------------------------------------------- runs
+
+    def create_run(
+        self,
+        workflow_name: str,
+        workflow_file: str,
+        event: str,
+        ref: str,
+        sha: str,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+    ) -> RunRecord:
+        """A new queued run, numbered 1, 2, 3 ... per ``workflow_file``."""
+        created = _as_utc(created_at or utc_now())
+        with self._conn(write=True) as conn:
+            number = self._next_number(conn, workflow_file)
+            run_id = conn.execute(
+                insert(runs)
+                .values(
+                    number=number,
+                    workflow_name=workflow_name,
+                    workflow_file=workflow_file,
+                    event=event,
+                    ref=ref,
+                    sha=sha,
+                    status=Status.QUEUED.value,
+                    created_at=created,
+                    inputs=dict(inputs or {}),
+                )
+                .returning(runs.c.id)
+            ).scalar_one()
+        return RunRecord(
+            id=run_id,
+            number=number,
+            workflow=workflow_name,
+            file=workflow_file,
+            event=event,
+            ref=ref,
+            sha=sha,
+            created_at=created,
+            inputs=dict(inputs or {}),
+        )
+
+    def _next_number(self, conn: Connection, workflow_file: str) -> int:
+        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        base = dialect_insert(workflow_counters).values(workflow_file=workflow_file, last_number=1)
+        stmt = base.on_conflict_do_update(
+            index_elements=[workflow_counters.c.workflow_file],
+            set_={"last_number": workflow_counters.c.last_number + 1},
+        ).returning(workflow_counters.c.last_number)
+        return int(conn.execute(stmt).scalar_one())
+
+    def update_run(
+        self,
+        run_id: int,
+        status: Status,
+        *,
+        conclusion: Conclusion | None = None,
+        error: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Move a run to ``status`` (``conclusion`` iff completed); illegal changes raise
+        :class:`~pheme.core.runs.TransitionError`. ``error`` records why Pheme ended it."""
+        extra: dict[str, Any] = {} if error is None else {"error": error}
+        self._transition("run", runs, (runs.c.id == run_id,), str(run_id), status, conclusion, at, extra)
+
+    def get_run(self, run_id: int) -> RunRecord:
+        """The run with all its jobs (in creation order) and their steps (by number)."""
+        with self._conn(write=False) as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFoundError(f"run {run_id} not found")
+            job_rows = conn.execute(select(jobs).where(jobs.c.run_id == run_id).order_by(jobs.c.id)).all()
+            step_rows = conn.execute(
+                select(steps)
+                .join(jobs, jobs.c.id == steps.c.job_id)
+                .where(jobs.c.run_id == run_id)
+                .order_by(steps.c.job_id, steps.c.number)
+            ).all()
+        by_job: dict[int, list[StepRecord]] = {}
+        for s in step_rows:
+            by_job.setdefault(s.job_id, []).append(_step(s))
+        return _run(row, tuple(_job(j, tuple(by_job.get(j.id, ()))) for j in job_rows))
+
+    def list_runs(
+        self,
+        workflow: str | None = None,
+        *,
+        limit: int = 50,
+        before_id: int | None = None,
+        with_jobs: bool = False,
+    ) -> list[RunRecord]:
+        """Newest runs first.
+
+        ``workflow`` matches a workflow file path (``.github/workflows/ci.yml``),
+        its base name (``ci.yml``) or the workflow's display name. Page with
+        ``before_id=<id of the last run of the previous page>``. Jobs (without
+        steps) are included only with ``with_jobs=True``.
+        """
+        query = select(runs).order_by(runs.c.id.desc()).limit(max(0, limit))
+        if workflow is not None:
+            query = query.where(
+                or_(
+                    runs.c.workflow_file == workflow,
+                    runs.c.workflow_file.endswith("/" + workflow, autoescape=True),
+                    runs.c.workflow_name == workflow,
+                )
+            )
+        if before_id is not None:
+            query = query.where(runs.c.id < before_id)
+        with self._conn(write=False) as conn:
+            rows = conn.execute(query).all()
+            job_rows: list[Row[Any]] = []
+            if with_jobs and rows:
+                ids = [r.id for r in rows]
+                job_rows = list(conn.execute(select(jobs).where(jobs.c.run_id.in_(ids)).order_by(jobs.c.id)))
+        by_run: dict[int, list[JobRecord]] = {}
+        for j in job_rows:
+            by_run.setdefault(j.run_id, []).append(_job(j, ()))
+        return [_run(r, tuple(by_run.get(r.id, ()))) for r in rows]
+
+    def fail_incomplete_runs(self, reason: str, *, at: datetime | None = None) -> list[int]:
+        """End every run that is not completed (after a crash or server restart).
+
+        Runs conclude ``failure`` with ``error=reason``; their unfinished jobs
+        and steps conclude ``failure`` if they had started, else ``cancelled``.
+        Every change is one the state machine allows (anything not completed
+        may complete). Returns the ids of the runs ended, oldest first.
+        """
+        when = _as_utc(at or utc_now())
+        done = Status.COMPLETED.value
+        with self._conn(write=True) as conn:
+            run_ids = list(
+                conn.execute(select(runs.c.id).where(runs.c.status != done).order_by(runs.c.id)).scalars()
+            )
+            if not run_ids:
+                return []
+            job_ids = select(jobs.c.id).where(jobs.c.run_id.in_(run_ids)).scalar_subquery()
+            for table, scope in ((steps, steps.c.job_id.in_(job_ids)), (jobs, jobs.c.run_id.in_(run_ids))):
+                for was_started, conclusion in ((True, Conclusion.FAILURE), (False, Conclusion.CANCELLED)):
+                    started = table.c.status == Status.IN_PROGRESS.value
+                    values: dict[str, Any] = {"status": done, "conclusion": conclusion.value, "finished_at": when}
+                    if table is steps:
+                        values["outcome"] = conclusion.value
+                    conn.execute(
+                        update(table)
+                        .where(scope, table.c.status != done, started if was_started else ~started)
+                        .values(**values)
+                    )
+            conn.execute(
+                update(runs)
+                .where(runs.c.id.in_(run_ids))
+                .values(status=done, conclusion=Conclusion.FAILURE.value, finished_at=when, error=reason)
+            )
+        return run_ids
+
+    # --------------------------------------------------------------------- jobs
+
+    def create_job(self, run_id: int, key: str, name: str, matrix: Mapping[str, Any] | None = None) -> int:
+        """A new queued job of a run; returns its database id.
+
+        ``key`` is ``jobs.<key>`` in the workflow; ``name`` the display name,
+        which should be unique within the run (matrix jobs: ``build (3.12)``).
+        """
+        with self._conn(write=True) as conn:
+            return int(
+                conn.execute(
+                    insert(jobs)
+                    .values(
+                        run_id=run_id,
+                        key=key,
+                        name=name,
+                        matrix=dict(matrix) if matrix is not None else None,
+                        status=Status.QUEUED.value,
+                        outputs={},
+                    )
+                    .returning(jobs.c.id)
+                ).scalar_one()
+            )
+
+    def update_job(
+        self,
+        job_id: int,
+        status: Status,
+        *,
+        conclusion: Conclusion | None = None,
+        outputs: Mapping[str, str] | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Move a job to ``status``; ``outputs`` (if given) replace the job's outputs."""
+        extra: dict[str, Any] = {} if outputs is None else {"outputs": dict(outputs)}
+        self._transition("job", jobs, (jobs.c.id == job_id,), str(job_id), status, conclusion, at, extra)
+
+    def get_job(self, job_id: int) -> JobRecord:
+        """One job with its steps."""
+        with self._conn(write=False) as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+            if row is None:
+                raise NotFoundError(f"job {job_id} not found")
+            step_rows = conn.execute(select(steps).where(steps.c.job_id == job_id).order_by(steps.c.number)).all()
+        return _job(row, tuple(_step(s) for s in step_rows))
+
+    # -------------------------------------------------------------------- steps
+
+    def create_step(self, job_id: int, number: int, name: str, *, step_id: str | None = None) -> None:
+        """A new queued step; ``number`` is 1-based and unique within the job."""
+        with self._conn(write=True) as conn:
+            conn.execute(
+                insert(steps).values(
+                    job_id=job_id,
+                    number=number,
+                    step_id=step_id,
+                    name=name,
+                    status=Status.QUEUED.value,
+                    outputs={},
+                )
+            )
+
+    def update_step(
+        self,
+        job_id: int,
+        number: int,
+        status: Status,
+        *,
+        outcome: Conclusion | None = None,
+        conclusion: Conclusion | None = None,
+        outputs: Mapping[str, str] | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Move a step to ``status``.
+
+        On completion give ``conclusion`` and/or ``outcome``; a missing one
+        defaults to the other (they differ only under ``continue-on-error``).
+        """
+        if status is Status.COMPLETED:
+            outcome = outcome or conclusion
+            conclusion = conclusion or outcome
+        elif outcome is not None:
+            check_conclusion("step", f"{number} of job {job_id}", status, outcome)
+        extra: dict[str, Any] = {"outcome": outcome.value if outcome else None}
+        if outputs is not None:
+            extra["outputs"] = dict(outputs)
+        where = (steps.c.job_id == job_id, steps.c.number == number)
+        self._transition("step", steps, where, f"{number} of job {job_id}", status, conclusion, at, extra)
+
+    # -------------------------------------------------------------- transitions
+
+    def _transition(
+        self,
+        kind: Kind,
+        table: Any,
+        where: tuple[Any, ...],
+        what: str,
+        status: Status,
+        conclusion: Conclusion | None,
+        at: datetime | None,
+        extra: dict[str, Any],
+    ) -> None:
+        check_conclusion(kind, what, status, conclusion)
+        when = _as_utc(at or utc_now())
+        values: dict[str, Any] = {
+            "status": status.value,
+            "conclusion": conclusion.value if conclusion else None,
+            **extra,
+        }
+        if status is Status.IN_PROGRESS:
+            values["started_at"] = func.coalesce(table.c.started_at, literal(when, UTCDateTime()))
+        elif status is Status.COMPLETED:
+            values["finished_at"] = when
+        sources = [s.value for s in allowed_sources(status)]
+        stmt = update(table).where(*where, table.c.status.in_(sources)).values(**values)
+        with self._conn(write=True) as conn:
+            if conn.execute(stmt).rowcount == 1:
+                return
+            current = conn.execute(select(table.c.status).where(*where)).scalar()
+        if current is None:
+            raise NotFoundError(f"{kind} {what} not found")
+        check_transition(kind, what, Status(current), status, conclusion)
+        raise StorageError(f"{kind} {what}: status update matched no row")  # pragma: no cover
+
+    # --------------------------------------------------------------------- logs
+
+    def log_writer(
+        self,
+        job_id: int,
+        *,
+        chunk_lines: int = _logs.CHUNK_LINES,
+        chunk_bytes: int = _logs.CHUNK_BYTES,
+        flush_interval: float = _logs.FLUSH_INTERVAL_S,
+    ) -> _logs.LogWriter:
+        """A buffered writer appending to the job's log (one writer per job at a time)."""
+        return _logs.LogWriter(
+            self, job_id, chunk_lines=chunk_lines, chunk_bytes=chunk_bytes, flush_interval=flush_interval
+        )
+
+    def append_log(self, job_id: int, lines: Iterator[str] | list[str] | tuple[str, ...]) -> int:
+        """Append whole lines to a job's log; returns the new line count."""
+        with self.log_writer(job_id) as writer:
+            writer.writelines(lines)
+        return writer.line_count
+
+    def log_line_count(self, run_id: int, job: int | str) -> int:
+        """How many lines the job's log has so far."""
+        return _logs.resolve_jobs(self, run_id, job)[0].log_lines
+
+    def read_log(
+        self, run_id: int, job: int | str | None = None, start_line: int = 0, end_line: int | None = None
+    ) -> Iterator[str]:
+        """Lines ``start_line <= n < end_line`` (0-based) of a job's log, lazily.
+
+        ``job`` is a job id, a job display name or an unambiguous job key.
+        With ``job=None`` the run's jobs are read one after another and each
+        line is prefixed with ``"<job name>\\t"`` (as ``gh run view --log``);
+        line numbers then count through that combined log. Only the chunks
+        covering the range are read, a few at a time, so memory stays bounded.
+        """
+        return _logs.read_log(self, run_id, job, start_line, end_line)
+
+    def tail_log(self, run_id: int, job: int | str, n: int) -> list[str]:
+        """The last ``n`` lines of a job's log (touches only the last chunk(s))."""
+        return _logs.tail_log(self, run_id, job, n)
+
+    def follow_log(
+        self,
+        run_id: int,
+        job: int | str | None = None,
+        *,
+        start_line: int = 0,
+        poll_interval: float = _logs.POLL_INTERVAL_S,
+        stop: Callable[[], bool] | None = None,
+    ) -> Iterator[str]:
+        """Yield log lines as they are stored, until the job (or, with ``job=None``,
+        the run) is completed and everything has been yielded, or ``stop()`` is true.
+
+        Polls every ``poll_interval`` seconds while nothing new arrives. With
+        ``job=None`` lines are prefixed ``"<job name>\\t"``; ``start_line`` applies
+        to each job.
+        """
+        return _logs.follow_log(self, run_id, job, start_line, poll_interval, stop)
+
+
+# ------------------------------------------------------------------- row → record
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: Pheme stores timezone-aware UTC times only")
+    return value.astimezone(UTC)
+
+
+def _run(row: Row[Any], job_records: tuple[JobRecord, ...]) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        number=row.number,
+        workflow=row.workflow_name,
+        file=row.workflow_file,
+        event=row.event,
+        ref=row.ref,
+        sha=row.sha,
+        status=Status(row.status),
+        conclusion=Conclusion(row.conclusion) if row.conclusion else None,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        inputs=row.inputs or {},
+        error=row.error,
+        jobs=job_records,
+    )
+
+
+def _job(row: Row[Any], step_records: tuple[StepRecord, ...]) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        run_id=row.run_id,
+        key=row.key,
+        name=row.name,
+        matrix=row.matrix,
+        status=Status(row.status),
+        conclusion=Conclusion(row.conclusion) if row.conclusion else None,
+        outputs=row.outputs or {},
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        log_lines=int(row.log_lines),
+        steps=step_records,
+    )
+
+
+def _step(row: Row[Any]) -> StepRecord:
+    return StepRecord(
+        number=row.number,
+        step_id=row.step_id,
+        name=row.name,
+        status=Status(row.status),
+        outcome=Conclusion(row.outcome) if row.outcome else None,
+        conclusion=Conclusion(row.conclusion) if row.conclusion else None,
+        outputs=row.outputs or {},
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )

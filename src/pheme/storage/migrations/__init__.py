@@ -1,0 +1,1 @@
+"""Pheme's Alembic migrations (``versions/``), applied by ``open_store``."""

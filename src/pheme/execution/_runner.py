@@ -1,0 +1,421 @@
+"""Run orchestration: which jobs run, when, and how many at once.
+
+Scheduling is by readiness, never by stages: every selected job gets a task
+at once that waits for *its own* ``needs`` to finish, so an independent job
+starts while an unrelated long job still runs. A semaphore caps the number of
+job instances running at the same time (``max_parallel_jobs``, default the
+CPU count); a matrix job's ``strategy.max-parallel`` caps its siblings.
+
+Everything runs inside one ``asyncio.TaskGroup`` and the per-run temporary
+directory is removed in ``finally`` whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pheme.core.planning.matrix import combination_label, plan_strategy
+from pheme.core.workflow.model import Job, Workflow
+from pheme.errors import ExpressionError, PlanningError
+from pheme.execution._expr import EvalContext, evaluate_condition, evaluate_raw, render, to_string
+from pheme.execution._job import JobRun, RunShared, aggregate_result, env_strings, expr_error, merged_outputs
+from pheme.execution._steprun import now
+from pheme.execution._steps import OfflineActionResolver
+from pheme.execution._types import JobResult, RunRequest, RunResult
+from pheme.execution.events import (
+    Annotation,
+    Conclusion,
+    JobFinished,
+    JobRef,
+    LogLines,
+    RunFinished,
+    RunObserver,
+    RunStarted,
+)
+from pheme.execution.masking import Masker
+
+__all__ = ["execute", "select_jobs"]
+
+_STATUS_FUNCS = ("success(", "failure(", "cancelled(", "always(")
+
+
+def select_jobs(workflow: Workflow, wanted: Sequence[str] | None) -> list[str]:
+    """Job ids to run, in file order: all, or ``wanted`` plus their transitive needs.
+
+    Raises PlanningError for an unknown job, an unknown need, or a cycle.
+    """
+    jobs = workflow.jobs
+    for job in jobs.values():
+        for need in job.needs:
+            if need not in jobs:
+                raise PlanningError(f"job '{job.id}' depends on unknown job '{need}'")
+    if wanted:
+        for w in wanted:
+            if w not in jobs:
+                raise PlanningError(f"no job '{w}' in {workflow.path} (jobs: {', '.join(jobs)})")
+        keep: set[str] = set()
+        todo = list(wanted)
+        while todo:
+            jid = todo.pop()
+            if jid not in keep:
+                keep.add(jid)
+                todo.extend(jobs[jid].needs)
+    else:
+        keep = set(jobs)
+    state: dict[str, int] = {}
+
+    def visit(jid: str, path: list[str]) -> None:
+        if state.get(jid) == 2:
+            return
+        if state.get(jid) == 1:
+            cycle = " -> ".join([*path[path.index(jid) :], jid])
+            raise PlanningError(f"the job dependencies form a cycle: {cycle}")
+        state[jid] = 1
+        for need in jobs[jid].needs:
+            visit(need, [*path, jid])
+        state[jid] = 2
+
+    for jid in keep:
+        visit(jid, [])
+    return [jid for jid in jobs if jid in keep]
+
+
+class _Run:
+    def __init__(
+        self, request: RunRequest, observer: RunObserver, cancel: asyncio.Event, run_dir: str
+    ) -> None:
+        self.request = request
+        self.observer = observer
+        self.cancel = cancel
+        self.run_dir = run_dir
+        self.results: dict[str, list[JobResult]] = {}
+        self.done: dict[str, asyncio.Event] = {}
+        self.order: list[JobResult] = []
+        self.active: set[asyncio.Event] = set()
+        cpu = os.cpu_count() or 2
+        self.slots = asyncio.Semaphore(max(1, request.max_parallel_jobs or cpu))
+        self.keys: set[str] = set()
+        self.shared: RunShared | None = None
+
+    # -- setup -----------------------------------------------------------------
+    def prepare(self) -> RunShared:
+        req = self.request
+        event_dir = os.path.join(self.run_dir, "_github_workflow")
+        os.makedirs(event_dir)
+        event_path = os.path.join(event_dir, "event.json")
+        with open(event_path, "w", encoding="utf-8") as f:
+            json.dump(dict(req.event_payload), f)
+        tool_cache = str(req.tool_cache) if req.tool_cache else os.path.join(self.run_dir, "tool_cache")
+        os.makedirs(tool_cache, exist_ok=True)
+        masker = Masker(v for v in req.secrets.values() if v)
+        debug = any(
+            str(src.get("ACTIONS_STEP_DEBUG", "")).lower() == "true" for src in (req.secrets, req.vars)
+        )
+        base_ctx = {
+            "github": {
+                "event": dict(req.event_payload),
+                "event_name": req.event_name,
+                "ref": req.ref,
+                "sha": req.sha,
+                "repository": req.repository,
+                "actor": req.actor,
+                "workflow": req.workflow.display_name,
+                "run_id": str(req.run_id),
+                "run_number": str(req.run_number),
+                "run_attempt": str(req.run_attempt),
+                "workspace": str(req.workspace),
+            },
+            "secrets": dict(req.secrets),
+            "inputs": dict(req.inputs),
+            "vars": dict(req.vars),
+        }
+        workflow_env = env_strings(req.workflow.env, EvalContext(contexts=base_ctx))  # type: ignore[arg-type]
+        workflow_env.update(req.env)
+        self.shared = RunShared(
+            request=req,
+            observer=self.observer,
+            masker=masker,
+            base_env=dict(os.environ),
+            workflow_env=workflow_env,
+            workspace=str(req.workspace),
+            run_dir=self.run_dir,
+            tool_cache=tool_cache,
+            event_path=event_path,
+            resolver=req.action_resolver or OfflineActionResolver(),
+            debug=debug,
+            run_cancel=self.cancel,
+        )
+        return self.shared
+
+    # -- helpers ---------------------------------------------------------------
+    def finish(self, job_id: str, result: JobResult) -> None:
+        self.results.setdefault(job_id, []).append(result)
+        self.order.append(result)
+
+    def not_run(self, job: Job, conclusion: Conclusion, reason: str | None, error: str | None = None) -> None:
+        ref = JobRef(key=self.unique_key(job.id), job_id=job.id, name=job.display_name)
+        if error:
+            assert self.shared is not None
+            message = self.shared.masker.mask(error)
+            self.observer(LogLines(job=ref, lines=[f"##[error]{message}"]))
+            self.observer(Annotation(job=ref, level="error", message=message))
+        self.observer(
+            JobFinished(job=ref, conclusion=conclusion, outputs={}, at=now(), started=False, reason=reason)
+        )
+        self.finish(
+            job.id, JobResult(ref.key, job.id, ref.name, None, conclusion, started=False, reason=reason)
+        )
+
+    def unique_key(self, key: str) -> str:
+        candidate, n = key, 1
+        while candidate in self.keys:
+            n += 1
+            candidate = f"{key} #{n}"
+        self.keys.add(candidate)
+        return candidate
+
+    def needs_context(self, job: Job) -> dict[str, Any]:
+        return {
+            n: {
+                "result": aggregate_result(self.results.get(n, [])),
+                "outputs": merged_outputs(self.results.get(n, [])),
+            }
+            for n in job.needs
+        }
+
+    def job_ctx(self, job: Job, needs: Mapping[str, Any], status: str, **extra: Any) -> EvalContext:
+        assert self.shared is not None
+        req = self.request
+        contexts: dict[str, Any] = {
+            "github": {**_github_light(req), "job": job.id},
+            "needs": dict(needs),
+            "inputs": dict(req.inputs),
+            "vars": dict(req.vars),
+            **extra,
+        }
+        return EvalContext(contexts=contexts, job_status=status)  # type: ignore[arg-type]
+
+    # -- one job id (all its instances) -------------------------------------
+    async def run_job(self, job_id: str) -> None:
+        job = self.request.workflow.jobs[job_id]
+        try:
+            for need in job.needs:
+                await self.done[need].wait()
+            await self._run_job(job)
+        finally:
+            self.done[job_id].set()
+
+    async def _run_job(self, job: Job) -> None:
+        needs = self.needs_context(job)
+        results = [v["result"] for v in needs.values()]
+        if self.cancel.is_set():
+            status = "cancelled"
+        elif "failure" in results:
+            status = "failure"
+        else:
+            status = "success"
+        cond = job.if_
+        implicit = not (isinstance(cond, str) and any(f in cond.replace(" ", "") for f in _STATUS_FUNCS))
+        try:
+            if implicit and any(r != "success" for r in results):
+                run_it = False
+            else:
+                run_it = evaluate_condition(cond, self.job_ctx(job, needs, status))
+        except ExpressionError as exc:
+            self.not_run(job, "failure", "invalid if", expr_error("if", job.pos.line, job.pos.col, exc))
+            return
+        if not run_it:
+            cancelled = self.cancel.is_set()
+            self.not_run(job, "cancelled" if cancelled else "skipped", "cancelled" if cancelled else "if")
+            return
+        unsupported = _unsupported(job)
+        if unsupported:
+            self.not_run(job, "failure", "unsupported", unsupported)
+            return
+        try:
+            combos, fail_fast, max_parallel = self._strategy(job, needs)
+        except (ExpressionError, PlanningError) as exc:
+            self.not_run(job, "failure", "invalid strategy", f"job '{job.id}': {exc}")
+            return
+        if not combos:
+            self.not_run(job, "skipped", "the matrix has no combinations")
+            return
+        siblings = [asyncio.Event() for _ in combos]
+        limit = asyncio.Semaphore(max_parallel or len(combos) or 1)
+        async with asyncio.TaskGroup() as tg:
+            for index, combo in enumerate(combos):
+                strategy = {
+                    "fail-fast": fail_fast,
+                    "job-index": index,
+                    "job-total": len(combos),
+                    "max-parallel": max_parallel or len(combos),
+                }
+                tg.create_task(self._instance(job, combo, strategy, needs, siblings, index, limit, fail_fast))
+
+    def _strategy(self, job: Job, needs: Mapping[str, Any]) -> tuple[list[dict[str, Any] | None], bool, int]:
+        """Evaluate the strategy's expressions, then expand it (GitHub's rules)."""
+        strategy = job.strategy
+        if strategy is None or strategy.matrix is None:
+            return [None], True, 1
+        ctx = self.job_ctx(job, needs, "success")
+        matrix: Any = strategy.matrix
+        if isinstance(matrix, str):
+            matrix = evaluate_raw(matrix, ctx)
+        if not isinstance(matrix, Mapping):
+            raise PlanningError("strategy.matrix must evaluate to a mapping")
+        matrix = {k: evaluate_raw(v, ctx) for k, v in matrix.items()}
+        ff, mp = strategy.fail_fast, strategy.max_parallel
+        plan = plan_strategy(
+            dataclasses.replace(
+                strategy,
+                matrix=matrix,
+                fail_fast=to_string(evaluate_raw(ff, ctx)) if isinstance(ff, str) else ff,
+                max_parallel=to_string(evaluate_raw(mp, ctx)) if isinstance(mp, str) else mp,
+            )
+        )
+        return list(plan.combinations), plan.fail_fast, plan.max_parallel or 0
+
+    def _names(self, job: Job, combo: Mapping[str, Any] | None, needs: Mapping[str, Any]) -> tuple[str, str]:
+        label = combination_label(combo) if combo else ""
+        key = f"{job.id} {label}" if label else job.id
+        name = job.display_name
+        if job.name and "${{" in job.name:
+            ctx = self.job_ctx(job, needs, "success", matrix=dict(combo or {}))
+            with contextlib.suppress(ExpressionError):
+                name = render(job.name, ctx)
+        elif label:
+            name = f"{name} {label}"
+        return self.unique_key(key), name
+
+    async def _instance(
+        self,
+        job: Job,
+        combo: dict[str, Any] | None,
+        strategy: dict[str, Any],
+        needs: Mapping[str, Any],
+        siblings: list[asyncio.Event],
+        index: int,
+        limit: asyncio.Semaphore,
+        fail_fast: bool,
+    ) -> None:
+        assert self.shared is not None
+        cancel = siblings[index]
+        key, name = self._names(job, combo, needs)
+        ref = JobRef(key=key, job_id=job.id, name=name, matrix=combo)
+        async with limit, self.slots:
+            if self.cancel.is_set():
+                cancel.set()
+            if cancel.is_set():
+                self.observer(
+                    JobFinished(
+                        job=ref,
+                        conclusion="cancelled",
+                        outputs={},
+                        at=now(),
+                        started=False,
+                        reason="cancelled",
+                    )
+                )
+                self.finish(
+                    job.id,
+                    JobResult(key, job.id, name, combo, "cancelled", started=False, reason="cancelled"),
+                )
+                return
+            self.active.add(cancel)
+            try:
+                run = JobRun(
+                    self.shared, job, ref, matrix=combo, strategy=strategy, needs=needs, cancel=cancel
+                )
+                result = await run.run()
+            finally:
+                self.active.discard(cancel)
+        self.finish(job.id, result)
+        if result.conclusion == "failure" and fail_fast and combo is not None:
+            for other in siblings:
+                if other is not cancel:
+                    other.set()
+
+    async def watch_cancel(self) -> None:
+        await self.cancel.wait()
+        for event in list(self.active):
+            event.set()
+
+
+def _github_light(req: RunRequest) -> dict[str, Any]:
+    return {
+        "event": dict(req.event_payload),
+        "event_name": req.event_name,
+        "ref": req.ref,
+        "sha": req.sha,
+        "repository": req.repository,
+        "repository_owner": req.repository.split("/", 1)[0],
+        "actor": req.actor,
+        "workflow": req.workflow.display_name,
+        "run_id": str(req.run_id),
+        "run_number": str(req.run_number),
+        "run_attempt": str(req.run_attempt),
+        "workspace": str(req.workspace),
+        "server_url": req.server_url,
+        "api_url": req.api_url,
+    }
+
+
+def _unsupported(job: Job) -> str | None:
+    if job.uses:
+        return f"job '{job.id}' calls reusable workflow '{job.uses}', which is not supported yet"
+    if job.container:
+        return f"job '{job.id}' uses a container, but Pheme runs jobs on the host (no container engine)"
+    if job.services:
+        return f"job '{job.id}' uses services, but Pheme runs jobs on the host (no container engine)"
+    return None
+
+
+async def execute(
+    request: RunRequest, observer: RunObserver, *, cancel: asyncio.Event | None = None
+) -> RunResult:
+    """Run ``request.workflow`` on this machine and return its results (see runner.py)."""
+    selected = select_jobs(request.workflow, request.jobs)
+    cancel = cancel or asyncio.Event()
+    base = str(request.temp_dir) if request.temp_dir else None
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    run_dir = tempfile.mkdtemp(prefix="pheme-run-", dir=base)
+    run = _Run(request, observer, cancel, run_dir)
+    watcher: asyncio.Task[None] | None = None
+    try:
+        shared = run.prepare()
+        observer(RunStarted(workflow=request.workflow.display_name, file=request.workflow.path, at=now()))
+        run.done = {jid: asyncio.Event() for jid in selected}
+        watcher = asyncio.create_task(run.watch_cancel())
+        async with asyncio.TaskGroup() as tg:
+            for jid in selected:
+                tg.create_task(run.run_job(jid))
+        if cancel.is_set():
+            conclusion: Conclusion = "cancelled"
+        elif any(r.conclusion == "failure" for r in run.order):
+            conclusion = "failure"
+        elif any(r.conclusion == "cancelled" for r in run.order):
+            conclusion = "cancelled"
+        else:
+            conclusion = "success"
+        summary = dict(shared.summaries)
+        observer(RunFinished(conclusion=conclusion, at=now(), summary=summary))
+        ordered = [r for jid in selected for r in run.results.get(jid, [])]
+        return RunResult(
+            request.workflow.display_name, request.workflow.path, conclusion, tuple(ordered), summary
+        )
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,0 +1,182 @@
+"""The runtime one step phase runs in (implements ``_steps.StepRuntime``).
+
+It owns the per-step file commands: fresh ``GITHUB_OUTPUT``/``ENV``/``PATH``/
+``STEP_SUMMARY``/``STATE`` files are created before the command and read
+after it, and their effects are applied to the job (env and PATH for later
+steps, the job summary) or kept on the step (outputs, state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from pheme.core.workflow.model import Defaults, Step
+from pheme.errors import ExecutionError
+from pheme.execution._commands import OutputProcessor, parse_key_value_file, parse_path_file
+from pheme.execution._expr import EvalContext
+from pheme.execution._process import run_process
+from pheme.execution.events import Annotation, LogLines, StepRef
+
+if TYPE_CHECKING:
+    from pheme.execution._job import JobRun
+
+__all__ = ["StepRun"]
+
+SUMMARY_LIMIT = 1024 * 1024  # GitHub refuses step summaries over 1 MiB
+_FILE_KINDS = (
+    ("GITHUB_OUTPUT", "set_output"),
+    ("GITHUB_ENV", "set_env"),
+    ("GITHUB_PATH", "add_path"),
+    ("GITHUB_STEP_SUMMARY", "step_summary"),
+    ("GITHUB_STATE", "save_state"),
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StepRun:
+    def __init__(self, job: JobRun, step: Step, ref: StepRef) -> None:
+        self.job = job
+        self.step = step
+        self.ref = ref
+        self.env: dict[str, str] = {}
+        self.display_env: Mapping[str, str] = {}
+        self.expr: EvalContext = EvalContext(contexts={})
+        self.defaults: Defaults = job.defaults
+        self.workspace = job.shared.workspace
+        self.temp = job.temp
+        self.timeout: float | None = None
+        self.cancel: asyncio.Event | None = None
+        self.outputs: dict[str, str] = {}
+        self.state: dict[str, str] = {}
+        self.interrupted = False
+        self.timed_out = False
+        self.cancelled = False
+        self.failed = False
+
+    # -- logging ----------------------------------------------------------
+    def log(self, lines: list[str]) -> None:
+        masker = self.job.masker
+        if masker:
+            lines = masker.mask("\n".join(lines)).split("\n")
+        self.job.emit(LogLines(job=self.job.ref, lines=lines, step=self.ref))
+
+    def _annotate(self, level: str, message: str, props: dict[str, str]) -> None:
+        def num(key: str) -> int | None:
+            value = props.get(key)
+            return int(value) if value and value.strip().isdigit() else None
+
+        title = props.get("title")
+        self.job.emit(
+            Annotation(
+                job=self.job.ref,
+                level=level,  # type: ignore[arg-type]
+                message=message,
+                file=props.get("file"),
+                line=num("line"),
+                col=num("col") if "col" in props else num("column"),
+                title=self.job.masker.mask(title) if title else None,
+            )
+        )
+
+    def fail(self, message: str) -> None:
+        """Log ``##[error]message`` and raise an error annotation; the step fails."""
+        message = self.job.masker.mask(message)
+        self.failed = True
+        self.job.emit(LogLines(job=self.job.ref, lines=[f"##[error]{message}"], step=self.ref))
+        self._annotate("error", message, {})
+
+    # -- running ------------------------------------------------------------
+    async def run_command(self, argv: list[str], *, cwd: str) -> int:
+        job = self.job
+        files: dict[str, str] = {}
+        for var, kind in _FILE_KINDS:
+            path = os.path.join(job.file_commands_dir, f"{kind}_{job.next_file_id()}")
+            open(path, "wb").close()
+            files[var] = path
+        env = dict(self.env)
+        env.update(files)
+        processor = OutputProcessor(
+            masker=job.masker,
+            emit=lambda lines: job.emit(LogLines(job=job.ref, lines=lines, step=self.ref)),
+            annotate=self._annotate,
+            debug=job.shared.debug,
+            allow_unsecure=env.get("ACTIONS_ALLOW_UNSECURE_COMMANDS", "").lower() == "true",
+        )
+        self.interrupted = False
+        try:
+            result = await run_process(
+                argv,
+                env=env,
+                cwd=cwd,
+                on_output=processor.feed,
+                timeout=self.timeout,
+                cancel=self.cancel,
+                grace=job.shared.request.kill_grace_seconds,
+            )
+        except OSError as exc:
+            self.fail(f"An error occurred trying to start process '{argv[0]}' in '{cwd}': {exc.strerror}")
+            self.interrupted = True
+            return 127
+        job.process_groups.append(result.pid)
+        try:
+            self._apply_files(files, processor.result.outputs, processor.result.state)
+        except ExecutionError as exc:
+            self.fail(str(exc))
+        finally:
+            for path in files.values():
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        commands = processor.result
+        if commands.env:
+            job.set_env(commands.env)
+        for entry in commands.path:
+            job.add_path(entry)
+        if commands.errors:
+            self.failed = True
+        code = result.exit_code
+        if code < 0:
+            code = 128 - code  # killed by signal N: report like a shell does
+        if result.reason == "timeout":
+            self.timed_out = self.interrupted = True
+            minutes = (self.timeout or 0) / 60
+            self.fail(f"The action '{self.ref.name}' has timed out after {minutes:g} minutes.")
+        elif result.reason == "cancelled":
+            self.cancelled = self.interrupted = True
+            self.log(["##[error]The operation was canceled."])
+        if self.interrupted and code == 0:
+            code = 128 + signal.SIGTERM
+        return code
+
+    def _apply_files(self, files: dict[str, str], outputs: dict[str, str], state: dict[str, str]) -> None:
+        job = self.job
+
+        def read(var: str, limit: int | None = None) -> str:
+            with open(files[var], "rb") as f:
+                data = f.read(limit) if limit else f.read()
+            return data.decode("utf-8", "replace")
+
+        outputs.update(parse_key_value_file(read("GITHUB_OUTPUT"), "set_output"))
+        self.outputs.update(outputs)
+        state.update(parse_key_value_file(read("GITHUB_STATE"), "save_state"))
+        self.state.update(state)
+        new_env = parse_key_value_file(read("GITHUB_ENV"), "set_env")
+        if new_env:
+            job.set_env(new_env)
+        for entry in parse_path_file(read("GITHUB_PATH")):
+            job.add_path(entry)
+        size = os.path.getsize(files["GITHUB_STEP_SUMMARY"])
+        if size > SUMMARY_LIMIT:
+            raise ExecutionError(
+                f"$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of 1024k, got {size // 1024}k."
+            )
+        if size:
+            job.add_summary(job.masker.mask(read("GITHUB_STEP_SUMMARY")))

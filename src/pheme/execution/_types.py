@@ -1,0 +1,126 @@
+"""The engine's request and result objects (public through :mod:`pheme.execution.runner`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pheme.core.workflow.model import Workflow
+from pheme.execution.events import Conclusion
+
+if TYPE_CHECKING:
+    from pheme.execution._steps import ActionResolver
+
+__all__ = ["JobResult", "RunRequest", "RunResult", "StepResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """Everything one local run needs.
+
+    ``workspace`` is a prepared checkout of ``sha`` (GITHUB_WORKSPACE, shared by
+    all jobs of the run). ``env`` holds ``--env`` overrides, applied at
+    workflow level. ``jobs`` selects job ids to run; like ``act -j`` their
+    transitive ``needs`` run too (so ``needs.<id>.outputs`` stay real), every
+    other job is left out of the result. ``temp_dir`` is where the per-run
+    temporary directory (RUNNER_TEMP of each job, the event file, the tool
+    cache unless ``tool_cache`` is given) is created; it is removed after the
+    run.
+    """
+
+    workflow: Workflow
+    workspace: Path
+    event_name: str = "push"
+    event_payload: Mapping[str, Any] = field(default_factory=dict)
+    ref: str = "refs/heads/main"
+    sha: str = "0" * 40
+    repository: str = "local/repository"
+    actor: str = "pheme"
+    run_id: int = 1
+    run_number: int = 1
+    run_attempt: int = 1
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    vars: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    jobs: Sequence[str] | None = None
+    max_parallel_jobs: int | None = None
+    temp_dir: Path | None = None
+    tool_cache: Path | None = None
+    action_resolver: ActionResolver | None = None
+    server_url: str = "https://github.com"
+    api_url: str = "https://api.github.com"
+    graphql_url: str = "https://api.github.com/graphql"
+    runner_name: str = "pheme"
+    kill_grace_seconds: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    number: int
+    id: str | None
+    name: str
+    outcome: Conclusion
+    conclusion: Conclusion
+    outputs: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "outcome": self.outcome,
+            "conclusion": self.conclusion,
+            "outputs": dict(self.outputs),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """One job instance (a matrix job has one per combination)."""
+
+    key: str
+    job_id: str
+    name: str
+    matrix: Mapping[str, Any] | None
+    conclusion: Conclusion
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    steps: tuple[StepResult, ...] = ()
+    started: bool = True
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.job_id,
+            "key": self.key,
+            "name": self.name,
+            "matrix": dict(self.matrix) if self.matrix is not None else None,
+            "conclusion": self.conclusion,
+            "outputs": dict(self.outputs),
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    workflow: str
+    file: str
+    conclusion: Conclusion
+    jobs: tuple[JobResult, ...]
+    summary: Mapping[str, str] = field(default_factory=dict)
+
+    def job(self, key: str) -> JobResult:
+        for j in self.jobs:
+            if j.key == key:
+                return j
+        raise KeyError(key)
+
+    def to_json(self) -> dict[str, Any]:
+        """One entry of the ``--json`` document's ``runs`` list."""
+        return {
+            "workflow": self.workflow,
+            "file": self.file,
+            "conclusion": self.conclusion,
+            "jobs": [j.to_json() for j in self.jobs],
+        }

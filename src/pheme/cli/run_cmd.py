@@ -1,9 +1,164 @@
-"""Placeholder: this command group is being written."""
+"""``pheme run``: run the workflows an event triggers, locally, like act.
+
+Thin: flags -> :class:`pheme.services.local_run.LocalRunOptions` ->
+:func:`trigger_local_runs`, with the terminal view as observer. Output:
+
+- logs and progress go to stdout, or to stderr with ``--json`` (then stdout
+  holds exactly one JSON document: ``{"runs": [...]}``);
+- invalid workflow files are reported on stderr as ``file:line:col: message``
+  while the valid ones still run;
+- when no workflow is triggered, a message says why for each file (stderr) and
+  the exit code is 0 (nothing failed; like act, which runs nothing and succeeds).
+
+Exit codes: 0 every run succeeded; 1 a run failed or a workflow file is invalid;
+2 usage errors; 130 / 143 when interrupted by Ctrl-C / SIGTERM (the run is
+recorded as cancelled). The first signal cancels gracefully (steps are
+stopped, ``if: always()`` steps still run); a second one aborts at once; a
+third exits without any cleanup.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
 import typer
+
+__all__ = ["register"]
+
+
+def _signals(cancellation: Any) -> tuple[dict[int, Any], list[int]]:
+    """Install SIGINT/SIGTERM handlers; returns (previous handlers, signals received)."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"\npheme: {name}: cancelling (press Ctrl-C again to abort now)\n")
+            cancellation.cancel(name)
+        elif len(received) == 2:
+            raise KeyboardInterrupt
+        else:
+            os._exit(128 + signum)
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # ValueError: not the main thread (in-process tests)
+            previous[sig] = signal.signal(sig, handler)
+    return previous, received
+
+
+def _read_secrets_file(path: Path) -> dict[str, str]:
+    from pheme.core.dotenv import parse_dotenv
+    from pheme.errors import UsageError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--secrets-file {path}: {getattr(exc, 'strerror', None) or 'not readable as UTF-8 text'}") from None
+    return parse_dotenv(text, str(path))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``pheme run`` to ``app``."""
+
+    @app.command("run")
+    def run(
+        event_arg: str | None = typer.Argument(None, metavar="[EVENT]", help="Event to simulate (default: push)."),
+        event: str | None = typer.Option(None, "--event", help="Event to simulate (same as the argument)."),
+        ref: str | None = typer.Option(
+            None, "--ref", help="Ref the event is for: main, refs/heads/main, refs/tags/v1 (default: current branch)."
+        ),
+        before: str | None = typer.Option(
+            None, "--before", help="Commit before the push (default: HEAD's parent); paths filters use before..HEAD."
+        ),
+        event_file: Path | None = typer.Option(
+            None, "--event-file", help="JSON payload merged into the generated github.event."
+        ),
+        inputs: list[str] = typer.Option([], "--input", help="workflow_dispatch input KEY=VALUE (repeatable)."),
+        workflows: list[Path] = typer.Option([], "--workflow", "-W", help="Run only this workflow file (repeatable)."),
+        jobs: list[str] = typer.Option([], "--job", "-j", help="Run only this job id and its needs (repeatable)."),
+        secrets: list[str] = typer.Option(
+            [], "--secret", "-s", help="Secret KEY=VALUE, or KEY to read it from the environment (repeatable)."
+        ),
+        secrets_file: Path | None = typer.Option(None, "--secrets-file", help="Secrets in dotenv format."),
+        variables: list[str] = typer.Option([], "--var", help="Configuration variable KEY=VALUE (repeatable)."),
+        env: list[str] = typer.Option([], "--env", help="Environment variable KEY=VALUE for every job (repeatable)."),
+        max_jobs: int | None = typer.Option(
+            None, "--jobs", min=1, help="Jobs run at the same time (default: number of CPUs)."
+        ),
+        working_tree: bool = typer.Option(
+            False, "--working-tree", help="Run the files as they are, not the committed tree at HEAD."
+        ),
+        directory: Path = typer.Option(Path("."), "--directory", "-C", help="Run in this repository directory."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document (logs go to stderr)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only errors and the summary."),
+    ) -> None:
+        """Run the workflows that an event triggers, for the commit at HEAD."""
+        import json
+
+        from pheme.cli._view import make_view, write_problems
+        from pheme.errors import UsageError
+        from pheme.services.cancel import Cancellation
+        from pheme.services.local_run import LocalRunOptions, parse_pairs, trigger_local_runs
+        from pheme.services.runs import run_to_json
+
+        if event_arg and event and event_arg != event:
+            raise UsageError(f"two different events given: {event_arg} and {event}")
+        secret_values = _read_secrets_file(secrets_file) if secrets_file else {}
+        secret_values.update(parse_pairs(secrets, "--secret", from_env=True, secret=True))
+        options = LocalRunOptions(
+            directory=directory,
+            event=(event_arg or event or "push").strip(),
+            ref=ref,
+            before=before,
+            event_file=event_file,
+            inputs=parse_pairs(inputs, "--input"),
+            workflows=tuple(workflows),
+            jobs=tuple(jobs),
+            secrets=secret_values,
+            vars=parse_pairs(variables, "--var"),
+            env=parse_pairs(env, "--env", from_env=True),
+            max_parallel_jobs=max_jobs or os.cpu_count() or 2,
+            working_tree=working_tree,
+        )
+        out = sys.stderr if as_json else sys.stdout
+        view = make_view(out, quiet=quiet)
+        cancellation = Cancellation()
+        previous, received = _signals(cancellation)
+        try:
+            report = trigger_local_runs(
+                options,
+                observe=view.observer,
+                cancel=cancellation,
+                on_problem=lambda p: write_problems(sys.stderr, [p]),
+            )
+        except KeyboardInterrupt:
+            view.close()
+            sys.stderr.write("pheme: aborted (the run is recorded as cancelled)\n")
+            raise SystemExit(128 + (received[0] if received else signal.SIGINT)) from None
+        finally:
+            view.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        if not report.outcomes and not report.cancelled:
+            sys.stderr.write(f"pheme: no workflow is triggered by {report.event} on {report.ref}\n")
+            for skip in report.not_triggered:
+                sys.stderr.write(f"  {skip.file}: {skip.reason}\n")
+        else:
+            view.summary(report)
+        if as_json:
+            sys.stdout.write(json.dumps({"runs": [run_to_json(o.record) for o in report.outcomes]}) + "\n")
+            sys.stdout.flush()
+        if report.problems:
+            sys.stderr.write(f"pheme: {len(report.problems)} problem(s) in workflow files (see above)\n")
+        if report.cancelled or received:
+            raise SystemExit(128 + (received[0] if received else signal.SIGINT))
+        raise SystemExit(0 if report.succeeded else 1)

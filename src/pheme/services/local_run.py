@@ -1,0 +1,474 @@
+"""``pheme run``'s use case: from a git repository to recorded runs.
+
+    git facts -> checkout of HEAD -> load workflows -> match the event
+      -> validate inputs -> for each triggered workflow:
+         store.create_run -> execute (observer: recorder + caller's view) -> final record
+
+Decisions (and why):
+
+- The COMMITTED tree runs, from a clean detached worktree of HEAD, as a push
+  would; ``working_tree=True`` runs the files as they are. Workflows are read
+  from the same tree that runs, so a dirty workflow file cannot disagree with
+  the code it runs.
+- Everything that can be checked before running is checked first (event name,
+  refs, event file, inputs, ``--job``, the store) so a usage error never leaves
+  a half-recorded run behind.
+- Triggered workflows run one after another, each with up to
+  ``max_parallel_jobs`` concurrent jobs: their output stays readable and a
+  cancellation stops cleanly between runs.
+- The run is created in the store BEFORE execution, so ``GITHUB_RUN_ID`` and
+  ``GITHUB_RUN_NUMBER`` are the stored ones. If the engine dies or is cancelled
+  without finishing, the run is still completed (cancelled / failure) here:
+  nothing stays "in progress" forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pheme.core.runs import Conclusion, RunRecord, Status
+from pheme.errors import ConfigError, PhemeError, PlanningError, Problem, UsageError, WorkflowError
+from pheme.services.cancel import Cancellation
+from pheme.services.git import NULL_SHA, GitRepo, checkout_tree, full_name_from_url, open_repo
+from pheme.services.payload import RepoFacts, build_payload, pr_number
+
+if TYPE_CHECKING:
+    from pheme.core.workflow.model import Workflow
+    from pheme.execution.events import RunObserver
+
+__all__ = [
+    "LocalRunOptions",
+    "LocalRunReport",
+    "NotTriggered",
+    "RunOutcome",
+    "parse_pairs",
+    "trigger_local_runs",
+]
+
+WORKFLOWS_DIR = Path(".github") / "workflows"
+
+# Called once per run, before it executes: returns the caller's observer (terminal view...).
+ObserverFactory = Callable[[RunRecord, "Workflow"], "RunObserver | None"]
+
+
+@dataclass(frozen=True)
+class LocalRunOptions:
+    """What ``pheme run`` was asked to do (already parsed from flags)."""
+
+    directory: Path = Path(".")
+    event: str = "push"
+    ref: str | None = None
+    before: str | None = None
+    event_file: Path | None = None
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    workflows: Sequence[Path] = ()
+    jobs: Sequence[str] = ()
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    vars: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    max_parallel_jobs: int | None = None
+    working_tree: bool = False
+    database_url: str | None = None
+
+
+@dataclass(frozen=True)
+class NotTriggered:
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """One executed run: the final stored record (with jobs and steps)."""
+
+    record: RunRecord
+    workflow: Workflow
+
+
+@dataclass
+class LocalRunReport:
+    outcomes: list[RunOutcome] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # invalid workflow files
+    not_triggered: list[NotTriggered] = field(default_factory=list)
+    cancelled: bool = False
+    event: str = "push"
+    ref: str = ""
+    sha: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        """Every run succeeded and every workflow file was valid (skipped runs count as success)."""
+        return not self.problems and not self.cancelled and all(
+            o.record.conclusion in (Conclusion.SUCCESS, Conclusion.SKIPPED) for o in self.outcomes
+        )
+
+
+def parse_pairs(values: Sequence[str], flag: str, *, from_env: bool = False, secret: bool = False) -> dict[str, str]:
+    """``KEY=VALUE`` flags into a dict. With ``from_env``, a bare ``KEY`` reads the
+    environment (act's ``-s KEY``). Errors never show a value."""
+    out: dict[str, str] = {}
+    for raw in values:
+        key, sep, value = raw.partition("=")
+        key = key.strip()
+        if not key or not _is_name(key):
+            shown = "" if secret or sep else f" (got {raw!r})"
+            raise UsageError(f"{flag}: expected KEY=VALUE{' or KEY' if from_env else ''}{shown}")
+        if not sep:
+            if not from_env:
+                raise UsageError(f"{flag} {key}: expected KEY=VALUE")
+            if key not in os.environ:
+                raise UsageError(f"{flag} {key}: {key} is not set in the environment")
+            value = os.environ[key]
+        out[key] = value
+    return out
+
+
+def _is_name(key: str) -> bool:
+    return all(c.isalnum() or c in "_-." for c in key) and not key[0].isdigit()
+
+
+# ----------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True)
+class _Facts:
+    repo: GitRepo
+    sha: str
+    ref: str
+    before: str | None
+    changed: tuple[str, ...]
+    full_name: str
+    base_branch: str
+    override: Mapping[str, Any]
+
+
+def _load_event_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--event-file {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}:1:1: an event payload must be a JSON object")
+    return data
+
+
+def _full_ref(ref: str) -> str:
+    return ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+
+
+def _gather(options: LocalRunOptions) -> _Facts:
+    from pheme.core.planning.triggers import known_events
+
+    if options.event not in known_events():
+        raise UsageError(f"unknown event '{options.event}' (e.g. push, pull_request, workflow_dispatch)")
+    repo = open_repo(options.directory)
+    override = _load_event_file(options.event_file) if options.event_file else {}
+    sha = NULL_SHA if options.working_tree and not repo.has_head() else repo.head_sha()
+    # ref: --ref, else the event file's (push) or PR head, else the current branch.
+    if options.ref:
+        ref = _full_ref(options.ref.strip())
+    elif isinstance(override.get("ref"), str) and override["ref"]:
+        ref = _full_ref(override["ref"])
+    else:
+        branch = repo.current_branch()
+        ref = f"refs/heads/{branch}" if branch else f"refs/heads/{repo.default_branch() or 'main'}"
+    if options.before:
+        before: str | None = repo.resolve(options.before)
+    elif isinstance(override.get("before"), str) and override["before"] not in ("", NULL_SHA):
+        before = repo.resolve(override["before"])
+    else:
+        before = repo.parent(sha) if sha != NULL_SHA else None
+    changed = repo.changed_files_worktree(before) if options.working_tree else repo.changed_files(before, sha)
+    url = repo.remote_url()
+    full_name = (full_name_from_url(url) if url else None) or f"local/{repo.root.name}"
+    base = override.get("pull_request", {}).get("base", {}).get("ref") if isinstance(
+        override.get("pull_request"), dict
+    ) and isinstance(override["pull_request"].get("base"), dict) else None
+    base_branch = base if isinstance(base, str) and base else (repo.default_branch() or "main")
+    return _Facts(repo, sha, ref, before, changed, full_name, base_branch, override)
+
+
+# -------------------------------------------------------------------- workflows
+
+
+def _workflow_files(options: LocalRunOptions, repo_root: Path, tree: Path) -> list[str]:
+    """Workflow paths relative to the repository root, as they are in ``tree``."""
+    if options.workflows:
+        rels: list[str] = []
+        for given in options.workflows:
+            absolute = (options.directory / given).resolve() if not given.is_absolute() else given.resolve()
+            try:
+                rel = absolute.relative_to(repo_root.resolve())
+            except ValueError:
+                raise UsageError(f"--workflow {given}: not inside the repository {repo_root}") from None
+            if not (tree / rel).is_file():
+                where = "the working tree" if tree == repo_root else "the committed tree (commit it, or use --working-tree)"
+                raise UsageError(f"--workflow {given}: no such file in {where}")
+            rels.append(rel.as_posix())
+        return rels
+    folder = tree / WORKFLOWS_DIR
+    files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix in (".yml", ".yaml")) if folder.is_dir() else []
+    if not files:
+        hint = "" if tree == repo_root else " of the committed tree"
+        raise ConfigError(f"no workflows found: {WORKFLOWS_DIR.as_posix()}/*.yml{hint} in {repo_root} is empty or missing")
+    return [f.relative_to(tree).as_posix() for f in files]
+
+
+def _load(tree: Path, rel: str) -> Workflow:
+    from pheme.core.workflow import parse_workflow
+
+    try:
+        text = (tree / rel).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkflowError([Problem(rel, 1, 1, f"cannot read the file: {getattr(exc, 'strerror', None) or exc}")]) from None
+    return parse_workflow(text, rel)
+
+
+# ---------------------------------------------------------------------- the use case
+
+
+@dataclass
+class _Planned:
+    workflow: Workflow
+    payload: dict[str, Any]
+    inputs: dict[str, Any]
+
+
+def trigger_local_runs(
+    options: LocalRunOptions,
+    observe: ObserverFactory | None = None,
+    cancel: Cancellation | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
+) -> LocalRunReport:
+    """Run every workflow that ``options.event`` triggers; return what happened.
+
+    Raises a :class:`PhemeError` (one line) for anything that stops the whole
+    command before a run starts: not a repository, no workflows, an unknown
+    event, bad inputs, an unusable store. Invalid workflow files do not stop
+    the others; they are listed in ``report.problems`` (and passed to
+    ``on_problem`` as they are found).
+    """
+    from pheme.core.planning.triggers import Event, match_event, resolve_dispatch_inputs
+
+    cancel = cancel or Cancellation()
+    facts = _gather(options)
+    report = LocalRunReport(event=options.event, ref=facts.ref, sha=facts.sha)
+    store = _open_store(options.database_url)
+    try:
+        with _workspace(facts, options) as tree:
+            planned: list[_Planned] = []
+            for rel in _workflow_files(options, facts.repo.root, tree):
+                try:
+                    workflow = _load(tree, rel)
+                except WorkflowError as exc:
+                    report.problems.extend(exc.problems)
+                    if on_problem:
+                        for problem in exc.problems:
+                            on_problem(problem)
+                    continue
+                payload = _payload(options, facts, rel)
+                event = Event(
+                    name=options.event,
+                    ref=_event_ref(options.event, facts, payload),
+                    changed_files=facts.changed,
+                    action=payload.get("action") if isinstance(payload.get("action"), str) else None,
+                    payload=payload,
+                    base_ref=facts.base_branch if options.event.startswith("pull_request") else None,
+                )
+                decision = match_event(workflow, event)
+                if not decision.triggered:
+                    report.not_triggered.append(NotTriggered(rel, decision.reason))
+                    continue
+                if options.jobs:
+                    missing = [j for j in options.jobs if j not in workflow.jobs]
+                    if len(missing) == len(options.jobs):
+                        report.not_triggered.append(NotTriggered(rel, f"no job {', '.join(options.jobs)}"))
+                        continue
+                inputs: dict[str, Any] = {}
+                trigger = workflow.on.get(options.event)
+                if options.event in ("workflow_dispatch", "workflow_call") and trigger is not None:
+                    try:
+                        inputs = resolve_dispatch_inputs(trigger, options.inputs)
+                    except PlanningError as exc:
+                        raise UsageError(f"{rel}: {exc}") from None
+                    payload["inputs"] = {k: _input_text(v) for k, v in inputs.items()}
+                planned.append(_Planned(workflow, payload, inputs))
+            if options.jobs and not planned and not report.problems:
+                raise UsageError(f"no triggered workflow has a job {', '.join(repr(j) for j in options.jobs)}")
+            for plan in planned:
+                if cancel.is_set():
+                    report.cancelled = True
+                    break
+                outcome = _run_one(store, options, facts, tree, plan, observe, cancel)
+                report.outcomes.append(outcome)
+                if outcome.record.conclusion == Conclusion.CANCELLED and cancel.is_set():
+                    report.cancelled = True
+                    break
+    finally:
+        store.close()
+    return report
+
+
+def _input_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _open_store(url: str | None) -> Any:
+    from pheme.storage import open_store
+
+    return open_store(url)
+
+
+def _workspace(facts: _Facts, options: LocalRunOptions) -> Any:
+    if options.working_tree:
+        import contextlib
+
+        return contextlib.nullcontext(facts.repo.root)
+    return checkout_tree(facts.repo, facts.sha)
+
+
+def _event_ref(event: str, facts: _Facts, payload: Mapping[str, Any]) -> str:
+    if event in ("pull_request", "pull_request_target"):
+        return f"refs/pull/{pr_number(payload)}/merge"
+    return facts.ref
+
+
+def _payload(options: LocalRunOptions, facts: _Facts, rel: str) -> dict[str, Any]:
+    repo_facts = RepoFacts(
+        full_name=facts.full_name,
+        default_branch=facts.repo.default_branch() or facts.base_branch,
+        head=facts.repo.commit(facts.sha) if facts.sha != NULL_SHA else _no_commit(),
+        before=facts.before,
+        ref=facts.ref,
+        changed_files=facts.changed,
+        base_branch=facts.base_branch,
+        inputs=dict(options.inputs),
+        workflow_file=rel,
+    )
+    return build_payload(options.event, repo_facts, facts.override)
+
+
+def _no_commit() -> Any:
+    from pheme.services.git import CommitInfo
+
+    return CommitInfo(NULL_SHA, NULL_SHA, "", "", "", "", "", "")
+
+
+def _run_one(
+    store: Any,
+    options: LocalRunOptions,
+    facts: _Facts,
+    tree: Path,
+    plan: _Planned,
+    observe: ObserverFactory | None,
+    cancel: Cancellation,
+) -> RunOutcome:
+    from pheme.execution.events import Fanout
+    from pheme.services.recorder import StoreRecorder
+
+    workflow = plan.workflow
+    ref = _event_ref(options.event, facts, plan.payload)
+    record = store.create_run(workflow.display_name, workflow.path, options.event, ref, facts.sha, inputs=plan.inputs)
+    recorder = StoreRecorder(store, record.id)
+    observers: list[RunObserver] = [recorder]
+    view = observe(record, workflow) if observe else None
+    if view is not None:
+        observers.append(view)
+    error: BaseException | None = None
+    recorder.start()
+    try:
+        _execute(
+            _request(options, facts, tree, plan, record, ref),
+            Fanout(*observers),
+            cancel,
+        )
+    except BaseException as exc:  # recorded below, then re-raised
+        error = exc
+    finally:
+        try:
+            recorder.close()
+        except PhemeError as exc:
+            error = error or exc
+    final = store.get_run(record.id)
+    if final.status != Status.COMPLETED:
+        # The engine stopped without RunFinished (interrupted, or crashed): end it here.
+        conclusion = Conclusion.CANCELLED if cancel.is_set() or isinstance(error, KeyboardInterrupt) else Conclusion.FAILURE
+        _finish_leftovers(store, final, conclusion, None if error is None else _one_line(error))
+        final = store.get_run(record.id)
+    if error is not None:
+        raise error
+    return RunOutcome(final, workflow)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+def _finish_leftovers(store: Any, run: RunRecord, conclusion: Conclusion, error: str | None) -> None:
+    with store.batch():
+        for job in run.jobs:
+            for step in job.steps:
+                if step.status != Status.COMPLETED:
+                    c = conclusion if step.status == Status.IN_PROGRESS else Conclusion.CANCELLED
+                    store.update_step(job.id, step.number, Status.COMPLETED, conclusion=c)
+            if job.status != Status.COMPLETED:
+                c = conclusion if job.status == Status.IN_PROGRESS else Conclusion.CANCELLED
+                store.update_job(job.id, Status.COMPLETED, conclusion=c)
+        store.update_run(run.id, Status.COMPLETED, conclusion=conclusion, error=error)
+
+
+def _request(
+    options: LocalRunOptions, facts: _Facts, tree: Path, plan: _Planned, record: RunRecord, ref: str
+) -> Any:
+    from pheme.execution.runner import RunRequest
+
+    actor = plan.payload.get("sender", {}).get("login") if isinstance(plan.payload.get("sender"), dict) else None
+    return RunRequest(
+        workflow=plan.workflow,
+        workspace=tree,
+        event_name=options.event,
+        event_payload=plan.payload,
+        ref=ref,
+        sha=facts.sha,
+        repository=facts.full_name,
+        actor=actor or "pheme",
+        run_id=record.id,
+        run_number=record.number,
+        secrets=dict(options.secrets),
+        vars=dict(options.vars),
+        env=dict(options.env),
+        inputs=plan.inputs,
+        jobs=list(options.jobs) or None,
+        max_parallel_jobs=options.max_parallel_jobs,
+    )
+
+
+def _execute(request: Any, observer: Any, cancel: Cancellation) -> Any:
+    """Run the engine in a fresh event loop whose cancel event follows ``cancel``."""
+    import asyncio
+
+    from pheme.execution.runner import execute
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        unsubscribe = cancel.subscribe(lambda: loop.call_soon_threadsafe(event.set))
+        try:
+            return await execute(request, observer, cancel=event)
+        finally:
+            unsubscribe()
+
+    with asyncio.Runner() as runner:
+        return runner.run(main())

@@ -14,11 +14,6 @@ from rich.console import Console
 from pheme.cli import main
 from pheme.cli.list_cmd import collect, render_table
 
-# TEMPORARY until the workflow loader lands in pheme.core.workflow.
-pytest.importorskip("pheme.core.workflow", reason="loader not landed").__dict__.get(
-    "parse_workflow"
-) or pytest.skip("workflow loader not landed yet", allow_module_level=True)
-
 CI = """\
 name: CI
 on:
@@ -66,7 +61,11 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: echo hi
-    needs: [ghost]
+  test:
+    runs-on: ubuntu-latest
+    needs: [build, ghost]
+    steps:
+      - run: echo hi
 """
 
 

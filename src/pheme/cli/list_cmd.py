@@ -101,7 +101,7 @@ def _display_path(path: Path, base: Path) -> str:
 def _list_one(path: Path, shown: str, event: Event) -> WorkflowListing:
     from pheme.core.planning import match_event
     from pheme.core.workflow import parse_workflow
-    from pheme.errors import WorkflowError
+    from pheme.errors import PlanningError, WorkflowError
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -112,7 +112,10 @@ def _list_one(path: Path, shown: str, event: Event) -> WorkflowListing:
     except WorkflowError as exc:
         first = str(exc.problems[0]) if exc.problems else str(exc)
         return WorkflowListing(shown, None, False, False, first)
-    decision = match_event(workflow, event)
+    try:
+        decision = match_event(workflow, event)
+    except PlanningError as exc:  # e.g. an invalid filter pattern the loader let through
+        return WorkflowListing(shown, workflow.display_name, False, False, f"{shown}: {exc}")
     jobs = tuple(
         JobListing(job_id, job.display_name, tuple(job.needs)) for job_id, job in workflow.jobs.items()
     )

@@ -296,7 +296,7 @@ def match_event(workflow: Workflow, event: Event) -> TriggerDecision:
     trigger = workflow.on.get(event.name)
     if trigger is None:
         listens = ", ".join(workflow.on) if workflow.on else "no events"
-        return _no(f"not triggered by {event.name} (on: {listens})")
+        return _no(f"does not run on {event.name} (on: {listens})")
     if event.name == "push":
         return _match_push(trigger, event)
     if event.name in ("pull_request", "pull_request_target"):

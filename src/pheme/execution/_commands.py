@@ -25,6 +25,7 @@ Semantics follow GitHub's runner (``ActionCommandManager``):
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,18 @@ from pheme.execution.masking import Masker
 
 __all__ = ["OutputProcessor", "StepCommands", "parse_key_value_file", "parse_path_file"]
 
-_COMMAND_AT_LINE_START = re.compile(rb"^[ \t]*::", re.M)
+# "::" after a newline and optional indentation. Searching from the "\n"
+# (a memchr-driven scan) is much faster than searching for "::" itself.
+_COMMAND_AFTER_NEWLINE = re.compile(rb"\n[ \t]*::")
+
+
+def _has_command(block: bytes) -> bool:
+    if b":" not in block:  # one memchr: most output never gets further
+        return False
+    return block.lstrip(b" \t").startswith(b"::") or _COMMAND_AFTER_NEWLINE.search(block) is not None
+
+
+_HUGE_LINE = 4 * 1024 * 1024
 
 _KNOWN = {
     "add-mask",
@@ -139,26 +151,61 @@ class OutputProcessor:
         self._stop_token: str | None = None
         self._echo = False
         self._warned: set[str] = set()
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = ""
 
     # -- blocks ---------------------------------------------------------
-    def feed(self, block: bytes) -> None:
-        """Handle a block of complete lines (ends with ``\\n``)."""
-        if b"::" in block and _COMMAND_AT_LINE_START.search(block):
-            self._feed_slow(block.decode("utf-8", "replace"))
-            return
-        text = block.decode("utf-8", "replace")
+    def feed(self, chunk: bytes) -> None:
+        """Handle a chunk of raw output, as read from the pipe (any size, any cut)."""
+        text = self._decoder.decode(chunk)
+        pending = self._pending
+        slow = _has_command(chunk)
+        if pending:
+            head = pending.lstrip(" \t")
+            slow = slow or head.startswith("::") or (head == ":" and chunk.startswith(b":"))
+            text = pending + text
         if "\r" in text:
             text = text.replace("\r\n", "\n")
-        if self.masker:
-            text = self.masker.mask(text)
+        if slow or self.masker:
+            cut = text.rfind("\n")
+            if cut < 0:
+                self._keep(text)
+                return
+            self._pending = text[cut + 1 :]
+            body = text[:cut]
+            if slow:
+                self._feed_slow(body.split("\n"))
+            else:
+                self.emit(self.masker.mask(body).split("\n"))
+            return
         lines = text.split("\n")
-        lines.pop()  # the block ends with a newline
-        self.emit(lines)
+        last = lines.pop()
+        if lines:
+            self._pending = last
+            self.emit(lines)
+        else:
+            self._keep(last)
 
-    def _feed_slow(self, text: str) -> None:
+    def _keep(self, partial: str) -> None:
+        if len(partial) >= _HUGE_LINE:  # a giant line without newline: hand it on anyway
+            self._pending = ""
+            self.feed_text_line(partial)
+        else:
+            self._pending = partial
+
+    def feed_text_line(self, line: str) -> None:
+        self._feed_slow([line])
+
+    def flush(self) -> None:
+        """The output ended: handle a last line without newline."""
+        rest = self._pending + self._decoder.decode(b"", final=True)
+        self._pending = ""
+        if rest:
+            self._feed_slow([rest.removesuffix("\r")])
+
+    def _feed_slow(self, lines: list[str]) -> None:
         out: list[str] = []
-        for raw in text.split("\n")[:-1]:
-            line = raw[:-1] if raw.endswith("\r") else raw
+        for line in lines:
             if self._stop_token is not None:
                 if line.strip() == f"::{self._stop_token}::":
                     self._stop_token = None

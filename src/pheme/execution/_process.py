@@ -5,10 +5,10 @@ SESSION, so it leads its own process group: a timeout or a cancellation kills
 the whole group — background jobs and grandchildren included — with SIGTERM,
 then SIGKILL after a grace period.
 
-Output: stdout and stderr share one pipe (GitHub interleaves them in one log).
-It is read in large blocks and handed on as *complete lines only* (a block
-always ends at a newline; the partial tail waits for the next read), so the
-caller can work on whole blocks without per-line Python work.
+Output: stdout and stderr share one pipe (GitHub interleaves them in one log),
+enlarged to 1 MiB; the event loop reads it in chunks of up to 256 KiB that go
+straight to an :class:`OutputSink` (no intermediate buffering or copying), so
+the sink can work on whole blocks without per-line Python work.
 
 A step ends when its main process exits. A background process that keeps
 the pipe open does not hold the step: once the process has exited, reading
@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
-from collections.abc import Callable, Mapping
+import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 __all__ = ["ProcessResult", "kill_group", "run_process"]
 
-READ_SIZE = 256 * 1024
+PIPE_SIZE = 1024 * 1024
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _IDLE_AFTER_EXIT = 0.1  # seconds without output after exit before we stop reading
 GRACE_SECONDS = 5.0
 
@@ -58,100 +61,119 @@ async def _terminate(proc: asyncio.subprocess.Process, grace: float) -> None:
     await proc.wait()
 
 
+class OutputSink(Protocol):
+    def feed(self, chunk: bytes) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class _Protocol(asyncio.SubprocessProtocol):
+    """Hands the output pipe's chunks straight to the sink (no StreamReader copy)."""
+
+    def __init__(self, sink: OutputSink) -> None:
+        self.sink = sink
+        self.received = 0
+        self.exited = asyncio.get_running_loop().create_future()
+        self.eof = asyncio.get_running_loop().create_future()
+        self.error: BaseException | None = None
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.received += len(data)
+        if self.error is None:
+            try:
+                self.sink.feed(data)
+            except BaseException as exc:  # reported by run_process, not lost in the loop
+                self.error = exc
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self.sink.flush()
+            except BaseException as exc:
+                self.error = exc
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if not self.eof.done():
+            self.eof.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+def _grow_pipe(transport: asyncio.SubprocessTransport) -> None:
+    """Ask for a 1 MiB pipe: fewer, larger reads and a writer that blocks less."""
+    pipe = transport.get_pipe_transport(1)
+    fileobj = pipe.get_extra_info("pipe") if pipe is not None else None
+    if fileobj is None:
+        return
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        fcntl.fcntl(fileobj.fileno(), _F_SETPIPE_SZ, PIPE_SIZE)
+
+
 async def run_process(
     argv: list[str],
     *,
     env: Mapping[str, str],
     cwd: str,
-    on_output: Callable[[bytes], None],
+    output: OutputSink,
     timeout: float | None = None,
     cancel: asyncio.Event | None = None,
     grace: float = GRACE_SECONDS,
 ) -> ProcessResult:
-    """Run ``argv`` to completion, feeding complete-line blocks to ``on_output``.
+    """Run ``argv`` to completion, feeding its output chunks to ``output``.
 
     Raises OSError when the program cannot be started (the caller turns that
     into a one-line step error).
     """
-    proc = await asyncio.create_subprocess_exec(
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _Protocol(output),
         *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         env=dict(env),
         cwd=cwd,
         start_new_session=True,
-        limit=READ_SIZE * 2,
     )
-    assert proc.stdout is not None
-    stream = proc.stdout
-    received = 0
-
-    async def pump() -> None:
-        nonlocal received
-        pending = b""
-        try:
-            while True:
-                chunk = await stream.read(READ_SIZE)
-                if not chunk:
-                    break
-                received += len(chunk)
-                cut = chunk.rfind(b"\n")
-                if cut < 0:
-                    pending += chunk
-                    if len(pending) >= READ_SIZE * 4:  # a huge line: hand it on anyway
-                        on_output(pending + b"\n")
-                        pending = b""
-                    continue
-                block = pending + chunk[: cut + 1] if pending else chunk[: cut + 1]
-                pending = chunk[cut + 1 :]
-                on_output(block)
-        finally:
-            if pending:
-                on_output(pending + b"\n")
-
-    reader = asyncio.create_task(pump())
-    waiter = asyncio.create_task(proc.wait())
+    _grow_pipe(transport)
+    pid = transport.get_pid()
     reason: Reason = "exited"
     try:
-        watch: set[asyncio.Future[object]] = {waiter}  # type: ignore[arg-type]
-        cancel_task: asyncio.Task[object] | None = None
+        watch: set[asyncio.Future[Any]] = {protocol.exited}
+        cancel_task: asyncio.Task[Any] | None = None
         if cancel is not None:
             if cancel.is_set():
                 reason = "cancelled"
             else:
-                cancel_task = asyncio.create_task(cancel.wait())  # type: ignore[arg-type]
+                cancel_task = asyncio.ensure_future(cancel.wait())
                 watch.add(cancel_task)
         if reason == "exited":
             done, _ = await asyncio.wait(watch, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            if waiter not in done:
+            if protocol.exited not in done:
                 reason = "cancelled" if cancel_task is not None and cancel_task in done else "timeout"
         if cancel_task is not None:
             cancel_task.cancel()
         if reason != "exited":
-            await _terminate(proc, grace)
-        await waiter
-        # Drain what is left in the pipe; stop once it goes idle.
-        while not reader.done():
-            before = received
-            await asyncio.wait({reader}, timeout=_IDLE_AFTER_EXIT)
-            if not reader.done() and received == before:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reader
-        if not reader.cancelled():
-            reader.result()
+            await _terminate(pid, protocol.exited, grace)
+        await protocol.exited
+        # Drain what is left in the pipe; stop once it goes idle (a background
+        # process may hold it open).
+        while not protocol.eof.done():
+            before = protocol.received
+            await asyncio.wait({protocol.eof}, timeout=_IDLE_AFTER_EXIT)
+            if not protocol.eof.done() and protocol.received == before:
+                break
     except BaseException:
-        if proc.returncode is None:
-            kill_group(proc.pid)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(proc.wait())
-        reader.cancel()
-        waiter.cancel()
+        if transport.get_returncode() is None:
+            kill_group(pid)
         raise
     finally:
-        transport = getattr(proc, "_transport", None)
-        if transport is not None:
-            transport.close()
-    assert proc.returncode is not None
-    return ProcessResult(proc.returncode, reason, proc.pid)
+        transport.close()
+        protocol.flush()
+    if protocol.error is not None:
+        raise protocol.error
+    code = transport.get_returncode()
+    assert code is not None
+    return ProcessResult(code, reason, pid)

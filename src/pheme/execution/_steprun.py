@@ -100,7 +100,7 @@ class StepRun:
         files: dict[str, str] = {}
         for var, kind in _FILE_KINDS:
             path = os.path.join(job.file_commands_dir, f"{kind}_{job.next_file_id()}")
-            open(path, "wb").close()
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
             files[var] = path
         env = dict(self.env)
         env.update(files)
@@ -117,7 +117,7 @@ class StepRun:
                 argv,
                 env=env,
                 cwd=cwd,
-                on_output=processor.feed,
+                output=processor,
                 timeout=self.timeout,
                 cancel=self.cancel,
                 grace=job.shared.request.kill_grace_seconds,
@@ -159,10 +159,12 @@ class StepRun:
     def _apply_files(self, files: dict[str, str], outputs: dict[str, str], state: dict[str, str]) -> None:
         job = self.job
 
-        def read(var: str, limit: int | None = None) -> str:
+        def read(var: str) -> str:
+            # Most steps write none of these files: a stat is cheaper than a read.
+            if os.stat(files[var]).st_size == 0:
+                return ""
             with open(files[var], "rb") as f:
-                data = f.read(limit) if limit else f.read()
-            return data.decode("utf-8", "replace")
+                return f.read().decode("utf-8", "replace")
 
         outputs.update(parse_key_value_file(read("GITHUB_OUTPUT"), "set_output"))
         self.outputs.update(outputs)

@@ -95,8 +95,17 @@ class LogWriter:
 
     def write(self, text: str) -> None:
         """Append text; every ``\\n`` ends a line."""
-        self._check_open()
+        if self._closed:
+            self._check_open()
         if not text:
+            return
+        if not self._partial and text[-1] == "\n" and text.find("\n") == len(text) - 1 < MAX_LINE_CHARS:
+            # Fast path: exactly one whole line (what a runner writes most of the time).
+            self._lines.append(text[:-1])
+            self._bytes += len(text)
+            full = len(self._lines) >= self._chunk_lines or self._bytes >= self._chunk_bytes
+            if full or time.monotonic() - self._last_store >= self._flush_interval:
+                self._store_chunk()
             return
         if self._partial:
             text = self._partial + text
@@ -169,16 +178,17 @@ class LogWriter:
         last = first + len(self._lines) - 1
         data = zlib.compress("\n".join(self._lines).encode("utf-8", "surrogateescape"), ZLIB_LEVEL)
         with self._store._conn(write=True) as conn:
-            conn.execute(
-                insert(log_chunks).values(
-                    job_id=self.job_id, first_line=first, last_line=last, codec=CODEC_ZLIB, data=data
-                )
-            )
+            # Claim the line numbers first: a second writer of the same job fails here, clearly.
             moved = conn.execute(
                 update(jobs).where(jobs.c.id == self.job_id, jobs.c.log_lines == first).values(log_lines=last + 1)
             ).rowcount
             if moved != 1:
                 raise StorageError(f"job {self.job_id}: its log was appended by another writer")
+            conn.execute(
+                insert(log_chunks).values(
+                    job_id=self.job_id, first_line=first, last_line=last, codec=CODEC_ZLIB, data=data
+                )
+            )
         self._next = last + 1
         self._lines = []
         self._bytes = 0

@@ -1,0 +1,89 @@
+"""Schema migrations: applied on open, matching the models, safe to race (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect
+
+from pheme.storage import Store, open_store
+from pheme.storage._migrate import alembic_config
+from pheme.storage._orm import VERSION_TABLE, metadata
+
+TABLES = {"runs", "jobs", "steps", "log_chunks", "workflow_counters", VERSION_TABLE}
+
+
+def _heads(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_heads())
+    finally:
+        engine.dispose()
+
+
+def test_an_empty_database_is_migrated_to_head_on_open(db_url: str) -> None:
+    open_store(db_url).close()
+    head = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    assert _heads(db_url) == head
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) == TABLES
+            # The migrations build exactly what the models describe (no drift).
+            ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})
+            assert compare_metadata(ctx, metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_reopening_keeps_data(db_url: str) -> None:
+    with open_store(db_url) as store:
+        run = store.create_run("CI", "ci.yml", "push", "main", "0" * 40)
+    with open_store(db_url) as store:
+        assert store.get_run(run.id).number == 1
+        assert store.create_run("CI", "ci.yml", "push", "main", "0" * 40).number == 2
+
+
+def test_migrations_go_down_to_empty_and_up_again(db_url: str) -> None:
+    open_store(db_url).close()
+    engine = create_engine(db_url)
+    cfg = alembic_config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "base")
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) <= {VERSION_TABLE}
+    finally:
+        engine.dispose()
+    with open_store(db_url) as store:
+        assert store.create_run("CI", "ci.yml", "push", "main", "0" * 40).number == 1
+
+
+def test_concurrent_first_opens_migrate_once(db_url: str) -> None:
+    stores: list[Store] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def opener() -> None:
+        try:
+            barrier.wait()
+            stores.append(open_store(db_url))
+        except BaseException as exc:  # pragma: no cover - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    numbers = sorted(s.create_run("CI", "ci.yml", "push", "main", "0" * 40).number for s in stores)
+    assert numbers == [1, 2, 3, 4]
+    for s in stores:
+        s.close()

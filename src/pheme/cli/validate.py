@@ -8,6 +8,7 @@ Thin by design: find the files, read them (the only I/O), hand the text to
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +31,10 @@ def _repo_root(start: Path) -> Path | None:
 
 
 def _shown(path: Path, cwd: Path) -> str:
+    """Relative to the current directory (``../../.github/workflows/x.yml`` from deeper down)."""
     try:
-        return str(path.relative_to(cwd))
-    except ValueError:
+        return os.path.relpath(path, cwd)
+    except ValueError:  # another drive on Windows
         return str(path)
 
 

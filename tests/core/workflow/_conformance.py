@@ -65,6 +65,8 @@ class Case:
             max_jobs=o.get("max-job-limit"),
             max_nested_workflows=o.get("max-nested-reusable-workflows-depth", 4),
             allow_background_steps=bool((o.get("experimental-features") or {}).get("allowBackgroundSteps")),
+            # These cases exercise GitHub's parser; "No steps defined" is checked later, when a run starts.
+            require_steps=False,
             permissions_policy=policy,  # type: ignore[arg-type]
             resolve_workflow=called.get if called else None,
         )

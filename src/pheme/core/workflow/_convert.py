@@ -136,7 +136,10 @@ def _contains_expression(node: Node) -> bool:
 
 
 class Converter:
-    def __init__(self, error: ErrorSink, check_expression: ExprCheck, path: str) -> None:
+    def __init__(
+        self, error: ErrorSink, check_expression: ExprCheck, path: str, *, require_steps: bool = True
+    ) -> None:
+        self.require_steps = require_steps
         self.error = error
         self.check_expression = check_expression
         self.path = path
@@ -368,6 +371,14 @@ class Converter:
         for _name, _k, svc in _pairs(services):
             self.check_container(svc)
         steps = self.steps(f.get("steps"))
+
+        steps_node = f.get("steps")
+        no_steps = steps_node is None or (steps_node.kind == SEQ and not steps_node.value)
+        if self.require_steps and no_steps and "uses" not in f:
+            self.error(
+                key,
+                f"No steps defined in `steps` and no workflow called in `uses` for the following jobs: {job_id}",
+            )
         env_node = f.get("environment")
         environment: Environment | str | None = None
         if env_node is not None:

@@ -27,6 +27,10 @@ __all__ = ["LoadOptions", "parse_workflow", "validate_workflow"]
 class LoadOptions:
     """Limits and policies; the defaults are GitHub's.
 
+    ``require_steps``: GitHub refuses to start a job with neither ``steps``
+    nor ``uses`` ("No steps defined in `steps` ..."). Its parser accepts such a
+    file; the check happens when a run is created. False skips it.
+
     ``allow_anchors``: GitHub accepts YAML anchors/aliases since September
     2025; False reproduces its earlier refusal ("Anchors are not currently
     supported. Remove the anchor 'x'").
@@ -44,6 +48,7 @@ class LoadOptions:
     max_jobs: int | None = None
     max_nested_workflows: int = 4
     allow_background_steps: bool = False
+    require_steps: bool = True
     permissions_policy: Literal["write", "limited-read"] = "write"
     resolve_workflow: Callable[[str], str | None] | None = None
 
@@ -84,7 +89,7 @@ def _read(text: str, path: str, options: LoadOptions, sink: _Sink) -> tuple[Node
     reader.read(root, reader.info("workflow-root-strict"))
     if root.kind != MAP:
         return root, None
-    workflow = Converter(sink, check_expression, path).workflow(root)
+    workflow = Converter(sink, check_expression, path, require_steps=options.require_steps).workflow(root)
     return root, workflow
 
 

@@ -49,11 +49,15 @@ class Expr:
         return f"Expr({self.source!r})"
 
 
+@lru_cache(maxsize=256)
+def _lower(names: frozenset[str]) -> frozenset[str]:
+    return frozenset(n.lower() for n in names)
+
+
 @lru_cache(maxsize=8192)
 def _parse_cached(text: str, contexts: frozenset[str] | None, functions: frozenset[str]) -> Expr:
-    lower_contexts = None if contexts is None else frozenset(c.lower() for c in contexts)
-    lower_functions = frozenset(f.lower() for f in functions)
-    tree, used = parse_tree(text, lower_contexts, lower_functions)
+    lower_contexts = None if contexts is None else _lower(contexts)
+    tree, used = parse_tree(text, lower_contexts, _lower(functions))
     return Expr(text, compile_tree(tree), used)
 
 

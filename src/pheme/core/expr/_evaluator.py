@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from pheme.core.expr._context import Run
 from pheme.core.expr._functions import FUNCTIONS
-from pheme.core.expr._parser import Binary, Call, ContextRef, Group, Index, Literal, Logical, Node, Not
+from pheme.core.expr._parser import Binary, Call, ContextRef, Group, Index, Literal, Logical, Node, Not, Path
 from pheme.core.expr._values import (
     ARRAY,
     BOOLEAN,
@@ -142,6 +142,28 @@ def _compile_context(name: str) -> Compiled:
     return context
 
 
+def _compile_path(node: Path) -> Compiled:
+    root = node.root
+    segments = node.segments
+
+    def path(run: Run) -> Any:
+        contexts = run.contexts
+        value = contexts.get(root, MISSING)
+        if value is MISSING:
+            value = ci_get(contexts, root)
+        for segment in segments:
+            if segment is None:
+                value = _star(value)
+            elif type(value) is dict:
+                found = value.get(segment, MISSING)
+                value = ci_get(value, segment) if found is MISSING else found
+            else:
+                value = _access(value, segment, None)
+        return value
+
+    return path
+
+
 def _compile_logical(node: Logical) -> Compiled:
     fns = [compile_tree(a) for a in node.args]
     if node.op == "&&":
@@ -223,33 +245,37 @@ def _compile_call(node: Call) -> Compiled:
     return lambda run: impl(run, [f(run) for f in args])
 
 
+def _compile_literal(node: Literal) -> Compiled:
+    value = node.value
+    return lambda run: value
+
+
+def _compile_not(node: Not) -> Compiled:
+    operand = compile_tree(node.operand)
+    return lambda run: not truthy(operand(run))
+
+
+def _compile_group(node: Group) -> Compiled:
+    return compile_tree(node.inner)
+
+
+def _compile_context_ref(node: ContextRef) -> Compiled:
+    return _compile_context(node.name)
+
+
+_COMPILERS: Final[dict[type, Callable[[Any], Compiled]]] = {
+    Index: _compile_index,
+    ContextRef: _compile_context_ref,
+    Path: _compile_path,
+    Literal: _compile_literal,
+    Binary: _compile_binary,
+    Logical: _compile_logical,
+    Not: _compile_not,
+    Call: _compile_call,
+    Group: _compile_group,
+}
+
+
 def compile_tree(node: Node) -> Compiled:
     """Turn a parsed tree into a function of the evaluation state."""
-    t = type(node)
-    if t is Index:
-        assert isinstance(node, Index)
-        return _compile_index(node)
-    if t is ContextRef:
-        assert isinstance(node, ContextRef)
-        return _compile_context(node.name)
-    if t is Literal:
-        assert isinstance(node, Literal)
-        value = node.value
-        return lambda run: value
-    if t is Binary:
-        assert isinstance(node, Binary)
-        return _compile_binary(node)
-    if t is Logical:
-        assert isinstance(node, Logical)
-        return _compile_logical(node)
-    if t is Not:
-        assert isinstance(node, Not)
-        operand = compile_tree(node.operand)
-        return lambda run: not truthy(operand(run))
-    if t is Call:
-        assert isinstance(node, Call)
-        return _compile_call(node)
-    if t is Group:
-        assert isinstance(node, Group)
-        return compile_tree(node.inner)
-    raise TypeError(f"unknown expression node {t.__name__}")
+    return _COMPILERS[type(node)](node)

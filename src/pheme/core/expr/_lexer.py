@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from pheme.core.expr._values import str_to_number
 from pheme.errors import ExpressionError
@@ -55,13 +55,18 @@ IDENT: Final = 19
 TRUE: Final = 20
 FALSE: Final = 21
 NULL: Final = 22
+# ``a.b.*.c`` written without spaces: one token, value (head, segments), a star segment is None.
+# Most real expressions are such paths; one token instead of 2k+1 halves lexing and parsing.
+PATH: Final = 23
 
 
-class Token(NamedTuple):
-    type: int
-    value: Any  # number/string/bool value of literals
-    pos: int  # 0-based offset in the expression
-    lexeme: str
+# A token is a plain tuple (cheaper to build than a NamedTuple):
+# (type, value of a literal or identifier name, 0-based offset, lexeme).
+Token = tuple[int, Any, int, str]
+TYPE: Final = 0
+VALUE: Final = 1
+POS: Final = 2
+LEXEME: Final = 3
 
 
 _SINGLE: Final = {
@@ -79,7 +84,23 @@ _BOUNDARY_CLASS: Final = r"()\[\],.!><=&|"
 _RUN: Final = re.compile(rf"[^\s{_BOUNDARY_CLASS}]*")
 # A number run: like a run, but '.' does not end it.
 _NUMBER_RUN: Final = re.compile(r"[^\s()\[\],!><=&|]*")
-_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+_IDENT_RUN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_PATH_RUN: Final = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_-]*(?:\.(?:[A-Za-z_][A-Za-z0-9_-]*|\*))+(?=[\s()\[\],!><=&|]|\Z)"
+)
+_BOUNDARY_CHARS: Final = frozenset("()[],.!><=&|")
+_OPERATORS: Final = {
+    "==": EQ,
+    "!=": NE,
+    "<=": LE,
+    ">=": GE,
+    "&&": AND,
+    "||": OR,
+    "!": BANG,
+    "<": LT,
+    ">": GT,
+}
+_TWO_CHAR: Final = frozenset({EQ, NE, LE, GE, AND, OR})
 _KEYWORDS: Final = {
     "true": (TRUE, True),
     "false": (FALSE, False),
@@ -88,34 +109,73 @@ _KEYWORDS: Final = {
     "Infinity": (NUMBER, math.inf),
 }
 # After these, '.' dereferences instead of starting a number.
-_DEREF_AFTER: Final = frozenset({IDENT, RBRACKET, RPAREN, STAR})
+_DEREF_AFTER: Final = frozenset({IDENT, RBRACKET, RPAREN, STAR, PATH})
+
+
+def _is_boundary(c: str) -> bool:
+    return c in _BOUNDARY_CHARS or c.isspace()
 
 
 def _error(text: str, symbol: str, pos: int) -> ExpressionError:
     return ExpressionError("lexing", f"Unexpected symbol: '{symbol}'", expression=text, position=pos)
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split ``text`` into tokens, ending with an EOF token. Raises ExpressionError(kind="lexing")."""
+def tokenize(text: str) -> tuple[list[int], list[Token]]:
+    """Split ``text`` into tokens ending with EOF: (their types, the tokens). Raises ExpressionError."""
     if len(text) > MAX_EXPRESSION_LENGTH:
         raise ExpressionError(
             "parsing", f"Exceeded max expression length {MAX_EXPRESSION_LENGTH}", expression=text, position=0
         )
+    types: list[int] = []
     tokens: list[Token] = []
-    append = tokens.append
+    add_type = types.append
+    add = tokens.append
+    single = _SINGLE
     n = len(text)
     i = 0
     prev = EOF
     while i < n:
         c = text[i]
-        t = _SINGLE.get(c)
+        if c == " ":
+            i += 1
+            continue
+        t = single.get(c)
         if t is not None:
-            append(Token(t, None, i, c))
+            add_type(t)
+            add((t, None, i, c))
             prev = t
             i += 1
             continue
-        if c == " " or c.isspace():
-            i += 1
+        if prev != DOT:
+            m = _PATH_RUN.match(text, i)
+            if m is not None:
+                lexeme = m.group()
+                head, *rest = lexeme.split(".")
+                if head not in _KEYWORDS:
+                    segments = tuple(None if s == "*" else s for s in rest)
+                    add_type(PATH)
+                    add((PATH, (head, segments), i, lexeme))
+                    prev = PATH
+                    i = m.end()
+                    continue
+        m = _IDENT_RUN.match(text, i)
+        if m is not None:
+            j = m.end()
+            if j < n and not _is_boundary(text[j]):
+                # Not an identifier after all (``b@r``): report the whole run.
+                m = _RUN.match(text, i)
+                raise _error(text, text[i : m.end() if m else j], i)
+            lexeme = m.group()
+            kw = _KEYWORDS.get(lexeme) if prev != DOT else None
+            if kw is None:
+                t = IDENT
+                add((IDENT, lexeme, i, lexeme))
+            else:
+                t = kw[0]
+                add((t, kw[1], i, lexeme))
+            add_type(t)
+            prev = t
+            i = j
             continue
         if c == "'":
             j = i + 1
@@ -129,12 +189,14 @@ def tokenize(text: str) -> list[Token]:
                 break
             raw = text[i + 1 : j]
             value = raw.replace("''", "'") if "''" in raw else raw
-            append(Token(STRING, value, i, text[i : j + 1]))
+            add_type(STRING)
+            add((STRING, value, i, text[i : j + 1]))
             prev = STRING
             i = j + 1
             continue
         if c == "." and prev in _DEREF_AFTER:
-            append(Token(DOT, None, i, c))
+            add_type(DOT)
+            add((DOT, None, i, c))
             prev = DOT
             i += 1
             continue
@@ -145,45 +207,25 @@ def tokenize(text: str) -> list[Token]:
             number = str_to_number(lexeme)
             if number != number:
                 raise _error(text, lexeme, i)
-            append(Token(NUMBER, number, i, lexeme))
+            add_type(NUMBER)
+            add((NUMBER, number, i, lexeme))
             prev = NUMBER
             i = j
             continue
-        nxt = text[i + 1] if i + 1 < n else ""
-        if c == "=" or c == "&" or c == "|" or c == "!" or c == "<" or c == ">":
-            if c == "!":
-                t = NE if nxt == "=" else BANG
-            elif c == "<":
-                t = LE if nxt == "=" else LT
-            elif c == ">":
-                t = GE if nxt == "=" else GT
-            elif nxt == c:
-                t = EQ if c == "=" else (AND if c == "&" else OR)
-            else:
-                # Illegal lone operator: report it together with the rest of its run.
-                m = _RUN.match(text, i + 1)
-                j = m.end() if m else i + 1
-                raise _error(text, text[i:j], i)
-            width = 2 if t in (NE, LE, GE, EQ, AND, OR) else 1
-            append(Token(t, None, i, text[i : i + width]))
+        t = _OPERATORS.get(text[i : i + 2], 0) or _OPERATORS.get(c, 0)
+        if t:
+            width = 2 if t in _TWO_CHAR else 1
+            add_type(t)
+            add((t, None, i, text[i : i + width]))
             prev = t
             i += width
             continue
-        # Identifier, keyword, or an illegal symbol.
-        m = _RUN.match(text, i)
-        j = m.end() if m else i
-        if j == i:  # cannot happen: every boundary character is handled above
-            j = i + 1
-        lexeme = text[i:j]
-        if not _IDENTIFIER.match(lexeme):
-            raise _error(text, lexeme, i)
-        kw = _KEYWORDS.get(lexeme) if prev != DOT else None
-        if kw is not None:
-            append(Token(kw[0], kw[1], i, lexeme))
-            prev = kw[0]
-        else:
-            append(Token(IDENT, lexeme, i, lexeme))
-            prev = IDENT
-        i = j
-    append(Token(EOF, None, n, ""))
-    return tokens
+        if c.isspace():
+            i += 1
+            continue
+        # A lone '=', '&' or '|', or any other illegal character: report it with the rest of its run.
+        m = _RUN.match(text, i + 1)
+        raise _error(text, text[i : m.end() if m else i + 1], i)
+    add_type(EOF)
+    add((EOF, None, n, ""))
+    return types, tokens

@@ -31,6 +31,7 @@ __all__ = [
     "Logical",
     "Node",
     "Not",
+    "Path",
     "parse_tree",
 ]
 
@@ -63,6 +64,16 @@ class Index(Node):
     def __init__(self, obj: Node, index: Node | None) -> None:
         self.obj = obj
         self.index = index
+
+
+class Path(Node):
+    """``root.a.b`` / ``root.*.b``: a context followed by property names (None = ``*``)."""
+
+    __slots__ = ("root", "segments")
+
+    def __init__(self, root: str, segments: tuple[str | None, ...]) -> None:
+        self.root = root
+        self.segments = segments
 
 
 class Not(Node):
@@ -113,24 +124,27 @@ class Group(Node):
 _COMPARISON_OPS: Final = {L.GT: ">", L.GE: ">=", L.LT: "<", L.LE: "<="}
 _EQUALITY_OPS: Final = {L.EQ: "==", L.NE: "!="}
 _STATUS_LOWER: Final = frozenset(STATUS_FUNCTIONS)
+_LITERALS: Final = frozenset({L.NUMBER, L.STRING, L.TRUE, L.FALSE, L.NULL})
 
 
 def _token_string(tok: L.Token) -> str:
-    if tok.type == L.EOF:
+    if tok[0] == L.EOF:
         return "EOF"
-    if tok.type == L.STRING:
-        return str(tok.value)
-    return tok.lexeme
+    if tok[0] == L.STRING:
+        return str(tok[1])
+    if tok[0] == L.PATH:
+        return str(tok[1][0])
+    return tok[3]
 
 
 class _Parser:
-    __slots__ = ("contexts", "depth", "functions", "i", "text", "tokens", "used")
+    """Recursive descent over the token types (``self.types``), one method per precedence level."""
 
-    def __init__(
-        self, text: str, tokens: list[L.Token], contexts: frozenset[str] | None, functions: frozenset[str]
-    ) -> None:
+    __slots__ = ("contexts", "depth", "functions", "i", "text", "tokens", "types", "used")
+
+    def __init__(self, text: str, contexts: frozenset[str] | None, functions: frozenset[str]) -> None:
         self.text = text
-        self.tokens = tokens
+        self.types, self.tokens = L.tokenize(text)
         self.contexts = contexts  # lower-case names, or None for "any"
         self.functions = functions  # lower-case extra function names
         self.i = 0
@@ -141,14 +155,13 @@ class _Parser:
 
     def error(self, description: str, tok: L.Token) -> ExpressionError:
         return ExpressionError(
-            "parsing", f"{description}: '{_token_string(tok)}'", expression=self.text, position=tok.pos
+            "parsing", f"{description}: '{_token_string(tok)}'", expression=self.text, position=tok[2]
         )
 
     def unexpected(self) -> ExpressionError:
-        tok = self.tokens[self.i]
-        if tok.type == L.EOF and self.i > 0:
+        if self.types[self.i] == L.EOF and self.i > 0:
             return self.error("Unexpected end of expression", self.tokens[self.i - 1])
-        return self.error("Unexpected symbol", tok)
+        return self.error("Unexpected symbol", self.tokens[self.i])
 
     def incr(self) -> None:
         self.depth += 1
@@ -158,10 +171,10 @@ class _Parser:
     # -- grammar ----------------------------------------------------------
 
     def parse(self) -> Node:
-        if self.tokens[0].type == L.EOF:
+        if self.types[0] == L.EOF:
             return Literal(None)
         node = self.expression()
-        if self.tokens[self.i].type != L.EOF:
+        if self.types[self.i] != L.EOF:
             raise self.error("Unexpected symbol", self.tokens[self.i])
         return node
 
@@ -173,11 +186,12 @@ class _Parser:
 
     def logical_or(self) -> Node:
         left = self.logical_and()
-        if self.tokens[self.i].type != L.OR:
+        types = self.types
+        if types[self.i] != L.OR:
             return left
         self.incr()
         args = [left]
-        while self.tokens[self.i].type == L.OR:
+        while types[self.i] == L.OR:
             self.i += 1
             args.append(self.logical_and())
         self.depth -= 1
@@ -185,36 +199,43 @@ class _Parser:
 
     def logical_and(self) -> Node:
         left = self.equality()
-        if self.tokens[self.i].type != L.AND:
+        types = self.types
+        if types[self.i] != L.AND:
             return left
         self.incr()
         args = [left]
-        while self.tokens[self.i].type == L.AND:
+        while types[self.i] == L.AND:
             self.i += 1
             args.append(self.equality())
         self.depth -= 1
         return Logical("&&", args)
 
     def equality(self) -> Node:
-        node = self.comparison()
-        while True:
-            op = _EQUALITY_OPS.get(self.tokens[self.i].type)
-            if op is None:
-                return node
-            self.i += 1
-            node = Binary(op, node, self.comparison())
-
-    def comparison(self) -> Node:
+        """``==``/``!=`` over comparisons (``<`` … ``>=`` bind tighter), both left-associative."""
+        types = self.types
         node = self.unary()
         while True:
-            op = _COMPARISON_OPS.get(self.tokens[self.i].type)
+            t = types[self.i]
+            op = _COMPARISON_OPS.get(t)
+            if op is not None:
+                self.i += 1
+                node = Binary(op, node, self.unary())
+                continue
+            op = _EQUALITY_OPS.get(t)
             if op is None:
                 return node
             self.i += 1
-            node = Binary(op, node, self.unary())
+            right = self.unary()
+            while True:
+                cop = _COMPARISON_OPS.get(types[self.i])
+                if cop is None:
+                    break
+                self.i += 1
+                right = Binary(cop, right, self.unary())
+            node = Binary(op, node, right)
 
     def unary(self) -> Node:
-        if self.tokens[self.i].type == L.BANG:
+        if self.types[self.i] == L.BANG:
             self.i += 1
             self.incr()
             operand = self.unary()
@@ -226,84 +247,108 @@ class _Parser:
         node, indexable = self.primary()
         if not indexable:
             return node
-        tokens = self.tokens
+        types = self.types
         levels = 0
+        if type(node) is Path:
+            # Each ``.name`` of the path is one level, as if it had been lexed token by token.
+            levels = len(node.segments)
+            if self.depth + levels > MAX_DEPTH:
+                self.path_depth_error(self.tokens[self.i - 1], MAX_DEPTH - self.depth)
+            self.depth += levels
         while True:
-            t = tokens[self.i].type
-            if t == L.LBRACKET:
+            t = types[self.i]
+            if t == L.DOT:
+                self.i += 1
+                self.incr()
+                levels += 1
+                t = types[self.i]
+                if t == L.IDENT:
+                    node = Index(node, Literal(self.tokens[self.i][1]))
+                    self.i += 1
+                elif t == L.STAR:
+                    self.i += 1
+                    node = Index(node, None)
+                else:
+                    raise self.unexpected()
+            elif t == L.LBRACKET:
                 self.i += 1
                 index: Node | None
-                if tokens[self.i].type == L.STAR:
+                if types[self.i] == L.STAR:
                     self.i += 1
                     index = None
                 else:
                     index = self.expression()
-                if tokens[self.i].type != L.RBRACKET:
+                if types[self.i] != L.RBRACKET:
                     raise self.unexpected()
                 self.i += 1
                 self.incr()
                 levels += 1
                 node = Index(node, index)
-            elif t == L.DOT:
-                self.i += 1
-                self.incr()
-                levels += 1
-                tok = tokens[self.i]
-                if tok.type == L.IDENT:
-                    self.i += 1
-                    node = Index(node, Literal(tok.value))
-                elif tok.type == L.STAR:
-                    self.i += 1
-                    node = Index(node, None)
-                else:
-                    raise self.unexpected()
             else:
                 break
         self.depth -= levels
         return node
 
+    def path_depth_error(self, tok: L.Token, allowed: int) -> None:
+        """Raise the depth error at the segment of a PATH token that crosses the limit."""
+        parts = str(tok[3]).split(".")
+        offset = tok[2] + sum(len(p) + 1 for p in parts[: allowed + 1])
+        segment = parts[allowed + 1]
+        raise ExpressionError(
+            "parsing",
+            f"Exceeded max expression depth {MAX_DEPTH}: '{segment}'",
+            expression=self.text,
+            position=offset,
+        )
+
     def primary(self) -> tuple[Node, bool]:
         """One operand; the flag says whether postfix accessors may follow it."""
-        tok = self.tokens[self.i]
-        t = tok.type
+        i = self.i
+        t = self.types[i]
+        if t == L.PATH:
+            tok = self.tokens[i]
+            root, segments = tok[1]
+            if self.contexts is not None and root.lower() not in self.contexts:
+                raise self.error("Unrecognized named-value", tok)
+            self.i = i + 1
+            return Path(root, segments), True
         if t == L.IDENT:
-            self.i += 1
-            if self.tokens[self.i].type == L.LPAREN:
-                self.i += 1
+            tok = self.tokens[i]
+            self.i = i + 1
+            if self.types[i + 1] == L.LPAREN:
+                self.i = i + 2
                 return self.call(tok), True
-            name: str = tok.value
+            name: str = tok[1]
             if self.contexts is not None and name.lower() not in self.contexts:
                 raise self.error("Unrecognized named-value", tok)
             return ContextRef(name), True
-        if t in (L.NUMBER, L.STRING, L.TRUE, L.FALSE, L.NULL):
-            self.i += 1
-            return Literal(tok.value), False
+        if t in _LITERALS:
+            self.i = i + 1
+            return Literal(self.tokens[i][1]), False
         if t == L.LPAREN:
-            self.i += 1
+            self.i = i + 1
             inner = self.expression()
-            if self.tokens[self.i].type == L.EOF:
+            if self.types[self.i] == L.EOF:
                 raise self.error("Unexpected end of expression", self.tokens[self.i - 1])
-            if self.tokens[self.i].type != L.RPAREN:
+            if self.types[self.i] != L.RPAREN:
                 raise self.error("Unexpected symbol", self.tokens[self.i])
             self.i += 1
             return Group(inner), True
-        if t == L.EOF:
-            raise self.unexpected()
-        raise self.error("Unexpected symbol", tok)
+        raise self.unexpected()
 
     def call(self, ident: L.Token) -> Node:
         args: list[Node] = []
-        tokens = self.tokens
-        while tokens[self.i].type != L.RPAREN:
-            if tokens[self.i].type == L.EOF:
+        types = self.types
+        while types[self.i] != L.RPAREN:
+            if types[self.i] == L.EOF:
                 raise self.unexpected()
             args.append(self.expression())
-            if tokens[self.i].type != L.RPAREN:
-                if tokens[self.i].type != L.COMMA:
+            if types[self.i] != L.RPAREN:
+                if types[self.i] != L.COMMA:
                     raise self.unexpected()
                 self.i += 1
         self.i += 1
-        name = str(ident.value).lower()
+        name = str(ident[1]).lower()
         spec = FUNCTIONS.get(name)
         if spec is None or (spec.extension and name not in self.functions):
             raise self.error("Unrecognized function", ident)
@@ -324,7 +369,7 @@ def parse_tree(
 
     ``contexts`` and ``functions`` must already be lower-cased.
     """
-    parser = _Parser(text, L.tokenize(text), contexts, functions)
+    parser = _Parser(text, contexts, functions)
     node = parser.parse()
     return node, frozenset(parser.used)
 

@@ -653,3 +653,26 @@ def test_anchors_can_be_refused_as_github_once_did() -> None:
     assert messages(text, allow_anchors=False) == [
         (4, 14, "Anchors are not currently supported. Remove the anchor 'r'")
     ]
+
+
+def test_reusable_workflow_reference_format() -> None:
+    found = messages(
+        """\
+        on: push
+        jobs:
+          ok-remote:
+            uses: org/repo/.github/workflows/build.yml@v1
+          ok-local:
+            uses: ./.github/workflows/build.yaml
+          bad:
+            uses: org/repo@v1
+        """
+    )
+    assert found == [
+        (
+            8,
+            11,
+            "Invalid reusable workflow reference 'org/repo@v1': expected "
+            "'{owner}/{repo}/{path}/{file}.yml@{ref}' or './{path}/{file}.yml'",
+        )
+    ]

@@ -117,3 +117,19 @@ def check_runs_on_group(group: str) -> str | None:
         f"Invalid runs-on group name '{group}'. "
         "Please use 'organization/' or 'enterprise/' prefix to target a single runner group."
     )
+
+
+def check_workflow_ref(uses: str) -> str | None:
+    """A job's ``uses:``: ``owner/repo/path/to/workflow.yml@ref`` or ``./path/to/workflow.yml``."""
+    if uses.startswith("./"):
+        ok = uses.endswith((".yml", ".yaml")) and "@" not in uses
+    else:
+        path, sep, ref = uses.partition("@")
+        segments = path.split("/")
+        ok = bool(sep and ref) and len(segments) >= 3 and all(segments) and path.endswith((".yml", ".yaml"))
+    if ok:
+        return None
+    return (
+        f"Invalid reusable workflow reference '{uses}': expected '{{owner}}/{{repo}}/{{path}}/{{file}}.yml@{{ref}}' "
+        "or './{path}/{file}.yml'"
+    )

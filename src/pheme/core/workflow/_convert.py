@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from pheme.core.workflow._checks import IdScope, check_action_ref, check_runs_on_group, needs_problems
+from pheme.core.workflow._checks import (
+    IdScope,
+    check_action_ref,
+    check_runs_on_group,
+    check_workflow_ref,
+    needs_problems,
+)
+from pheme.core.workflow._reader import LITERAL_EXPRESSION
 from pheme.core.workflow._schema import JOB_IF_CONTEXT, STEP_IF_CONTEXT
 from pheme.core.workflow._yaml import BOOL, FLOAT, INT, MAP, NULL, SEQ, STR, Node, to_string
 from pheme.core.workflow.cron import CronError, parse_cron
@@ -397,6 +404,11 @@ class Converter:
             elif secrets_node.kind == MAP:
                 secrets = secrets_node.to_python()
         with_node = f.get("with")
+        uses_node = f.get("uses")
+        if uses_node is not None and uses_node.kind == STR and uses_node.style != LITERAL_EXPRESSION:
+            message = check_workflow_ref(uses_node.value)
+            if message:
+                self.error(uses_node, message)
         job = Job(
             id=job_id,
             name=_str(f.get("name")) or None,

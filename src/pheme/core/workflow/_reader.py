@@ -18,9 +18,11 @@ from collections.abc import Callable
 from pheme.core.workflow._schema import DEFS, Def
 from pheme.core.workflow._yaml import BOOL, FLOAT, INT, MAP, NULL, SEQ, STR, Node, to_string
 
-__all__ = ["MAX_EXPRESSION_LENGTH", "Reader", "scan_template"]
+__all__ = ["LITERAL_EXPRESSION", "MAX_EXPRESSION_LENGTH", "Reader", "scan_template"]
 
 MAX_EXPRESSION_LENGTH = 21000
+# ``node.style`` of a string written as ``${{ 'literal' }}`` (GitHub reads it as the literal).
+LITERAL_EXPRESSION = "${{"
 _OPEN = "${{"
 _BACKGROUND_PROPS = frozenset(("background", "wait", "wait-all", "cancel"))
 _BACKGROUND_ONLY = frozenset(("wait", "wait-all", "cancel"))
@@ -335,6 +337,7 @@ class Reader:
             literal = _expression_string(raw[3:-2].strip())
             if literal is not None:
                 node.value = literal
+                node.style = LITERAL_EXPRESSION
                 return
         node.expr = True
 

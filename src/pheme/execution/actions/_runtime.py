@@ -120,3 +120,26 @@ def evaluate_inputs(
 def input_env(inputs: Mapping[str, str]) -> dict[str, str]:
     """``INPUT_<NAME>`` variables as @actions/core reads them (upper case, spaces → ``_``)."""
     return {f"INPUT_{name.replace(' ', '_').upper()}": value for name, value in inputs.items()}
+
+
+def job_status(rt: StepRuntime) -> str:
+    """The job's status *now* (a post phase's ``rt.expr`` was built before main ran)."""
+    job = getattr(rt, "job", None)
+    status = getattr(job, "status", None)
+    if callable(status):
+        return str(status())
+    return rt.expr.job_status
+
+
+def current_expr(rt: StepRuntime) -> EvalContext:
+    """``rt.expr`` with ``success()``/``failure()`` and ``job.status`` reflecting the job now."""
+    status = job_status(rt)
+    contexts = dict(rt.expr.contexts)
+    job_ctx = dict(contexts.get("job") or {})
+    job_ctx["status"] = status
+    contexts["job"] = job_ctx
+    return EvalContext(
+        contexts=contexts,
+        job_status=status if status in ("success", "failure", "cancelled") else "success",  # type: ignore[arg-type]
+        hash_files=rt.expr.hash_files,
+    )

@@ -25,7 +25,7 @@ from pheme.errors import ActionError, ExpressionError
 from pheme.execution._expr import EvalContext, evaluate_condition, evaluate_raw, render, to_string, truthy
 from pheme.execution._steps import PhaseOutcome, RunStep, StepImpl, StepRuntime
 from pheme.execution.actions._base import ActionStep, expression_failure
-from pheme.execution.actions._runtime import set_output
+from pheme.execution.actions._runtime import job_status, set_output
 from pheme.execution.actions.manifest import ActionManifest
 
 if TYPE_CHECKING:
@@ -148,8 +148,11 @@ class CompositeAction(ActionStep):
         outcome: PhaseOutcome = "success"
         for impl, sr in reversed(self._posts):
             sr.env.update({f"STATE_{k}": v for k, v in sr.state.items()})
+            status = job_status(rt)
             sr.expr = EvalContext(
-                contexts=sr.expr.contexts, job_status=rt.expr.job_status, hash_files=sr.expr.hash_files
+                contexts=sr.expr.contexts,
+                job_status=status if status in ("success", "failure", "cancelled") else "success",  # type: ignore[arg-type]
+                hash_files=sr.expr.hash_files,
             )
             if await impl.post(sr) == "failure" or sr.failed:
                 outcome = "failure"

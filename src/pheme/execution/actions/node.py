@@ -24,7 +24,7 @@ from pheme.errors import ExpressionError
 from pheme.execution._expr import evaluate_condition
 from pheme.execution._steps import PhaseOutcome, StepRuntime
 from pheme.execution.actions._base import ActionStep, expression_failure
-from pheme.execution.actions._runtime import input_env, log_warning
+from pheme.execution.actions._runtime import current_expr, input_env, log_warning
 from pheme.execution.actions.manifest import ActionManifest
 
 __all__ = ["NodeAction", "node_major"]
@@ -70,7 +70,7 @@ class NodeAction(ActionStep):
         self._main_ran = False
 
     def _condition(self, rt: StepRuntime, raw: str | None) -> bool:
-        return bool(evaluate_condition(raw or "always()", rt.expr))
+        return bool(evaluate_condition(raw or "always()", current_expr(rt)))
 
     async def pre(self, rt: StepRuntime) -> PhaseOutcome:
         runs = self.manifest.runs

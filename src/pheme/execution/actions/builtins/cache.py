@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pheme.errors import StorageError
 from pheme.execution._steps import PhaseOutcome, StepRuntime
-from pheme.execution.actions._runtime import log_warning, set_output
+from pheme.execution.actions._runtime import job_status, log_warning, set_output
 from pheme.execution.actions.builtins._builtin import Builtin, as_bool
 from pheme.execution.actions.builtins._services import BuiltinServices
 
@@ -113,7 +113,7 @@ class Cache(_CacheInputs):
 
     async def post(self, rt: StepRuntime) -> PhaseOutcome:
         rt.log([f"Pheme built-in {self.NAME}: post-job cache save"])
-        if rt.expr.job_status != "success" and not as_bool(self.get("save-always")):
+        if job_status(rt) != "success" and not as_bool(self.get("save-always")):
             rt.log(["Skipping cache save: the job has not succeeded (post-if: success())"])
             return "success"
         if self._matched == self._key:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from pheme.core.versions import VersionSpec, VersionSpecError, node_version_from_file
 from pheme.errors import ActionError
 from pheme.execution._steps import PhaseOutcome, StepRuntime
-from pheme.execution.actions._runtime import add_path, export_env, log_warning, set_output
+from pheme.execution.actions._runtime import add_path, export_env, job_status, log_warning, set_output
 from pheme.execution.actions.builtins._builtin import Builtin
 from pheme.execution.actions.builtins._services import capture, tool_env
 from pheme.execution.actions.builtins._tools import Install, find_installs, make_shim
@@ -163,7 +163,7 @@ class SetupNode(Builtin):
     async def post(self, rt: StepRuntime) -> PhaseOutcome:
         if not self._cache_key:
             return "success"
-        if rt.expr.job_status != "success":
+        if job_status(rt) != "success":
             rt.log(["Skipping cache save: the job has not succeeded"])
             return "success"
         if self._matched == self._cache_key:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from pheme.core.versions import VersionSpecError, python_version_from_file
 from pheme.errors import ActionError
 from pheme.execution._steps import PhaseOutcome, StepRuntime
-from pheme.execution.actions._runtime import add_path, export_env, log_warning, set_output
+from pheme.execution.actions._runtime import add_path, export_env, job_status, log_warning, set_output
 from pheme.execution.actions.builtins._builtin import Builtin, as_bool
 from pheme.execution.actions.builtins._services import capture, tool_env
 from pheme.execution.actions.builtins._tools import find_installs, make_shim
@@ -149,7 +149,7 @@ class SetupPython(Builtin):
         self._has_post = True
 
     async def post(self, rt: StepRuntime) -> PhaseOutcome:
-        if not self._cache_key or rt.expr.job_status != "success":
+        if not self._cache_key or job_status(rt) != "success":
             return "success"
         if self._matched == self._cache_key:
             rt.log([f"Cache hit occurred on the primary key {self._cache_key}, not saving cache."])

@@ -137,14 +137,31 @@ def _token_string(tok: L.Token) -> str:
     return tok[3]
 
 
+class _Retry(Exception):
+    """Raised in fast mode (no token positions) so the error is reported by a precise re-parse."""
+
+
 class _Parser:
     """Recursive descent over the token types (``self.types``), one method per precedence level."""
 
-    __slots__ = ("contexts", "depth", "functions", "i", "text", "tokens", "types", "used")
+    __slots__ = ("contexts", "depth", "functions", "i", "text", "tokens", "types", "used", "values")
 
-    def __init__(self, text: str, contexts: frozenset[str] | None, functions: frozenset[str]) -> None:
+    def __init__(
+        self,
+        text: str,
+        contexts: frozenset[str] | None,
+        functions: frozenset[str],
+        fast: tuple[list[int], list[Any]] | None,
+    ) -> None:
         self.text = text
-        self.types, self.tokens = L.tokenize(text)
+        # Fast mode has no token positions: any error is re-raised by a precise re-parse.
+        self.tokens: list[L.Token] | None
+        if fast is not None:
+            self.types, self.values = fast
+            self.tokens = None
+        else:
+            self.types, self.tokens = L.tokenize(text)
+            self.values = [tok[1] for tok in self.tokens]
         self.contexts = contexts  # lower-case names, or None for "any"
         self.functions = functions  # lower-case extra function names
         self.i = 0
@@ -153,20 +170,23 @@ class _Parser:
 
     # -- errors -----------------------------------------------------------
 
-    def error(self, description: str, tok: L.Token) -> ExpressionError:
+    def error(self, description: str, index: int) -> Exception:
+        if self.tokens is None:
+            return _Retry()
+        tok = self.tokens[index]
         return ExpressionError(
             "parsing", f"{description}: '{_token_string(tok)}'", expression=self.text, position=tok[2]
         )
 
-    def unexpected(self) -> ExpressionError:
+    def unexpected(self) -> Exception:
         if self.types[self.i] == L.EOF and self.i > 0:
-            return self.error("Unexpected end of expression", self.tokens[self.i - 1])
-        return self.error("Unexpected symbol", self.tokens[self.i])
+            return self.error("Unexpected end of expression", self.i - 1)
+        return self.error("Unexpected symbol", self.i)
 
     def incr(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error(f"Exceeded max expression depth {MAX_DEPTH}", self.tokens[self.i])
+            raise self.error(f"Exceeded max expression depth {MAX_DEPTH}", self.i)
 
     # -- grammar ----------------------------------------------------------
 
@@ -175,7 +195,7 @@ class _Parser:
             return Literal(None)
         node = self.expression()
         if self.types[self.i] != L.EOF:
-            raise self.error("Unexpected symbol", self.tokens[self.i])
+            raise self.error("Unexpected symbol", self.i)
         return node
 
     def expression(self) -> Node:
@@ -253,7 +273,7 @@ class _Parser:
             # Each ``.name`` of the path is one level, as if it had been lexed token by token.
             levels = len(node.segments)
             if self.depth + levels > MAX_DEPTH:
-                self.path_depth_error(self.tokens[self.i - 1], MAX_DEPTH - self.depth)
+                raise self.path_depth_error(self.i - 1, MAX_DEPTH - self.depth)
             self.depth += levels
         while True:
             t = types[self.i]
@@ -263,7 +283,7 @@ class _Parser:
                 levels += 1
                 t = types[self.i]
                 if t == L.IDENT:
-                    node = Index(node, Literal(self.tokens[self.i][1]))
+                    node = Index(node, Literal(self.values[self.i]))
                     self.i += 1
                 elif t == L.STAR:
                     self.i += 1
@@ -289,12 +309,15 @@ class _Parser:
         self.depth -= levels
         return node
 
-    def path_depth_error(self, tok: L.Token, allowed: int) -> None:
-        """Raise the depth error at the segment of a PATH token that crosses the limit."""
+    def path_depth_error(self, index: int, allowed: int) -> Exception:
+        """The depth error at the segment of a PATH token that crosses the limit."""
+        if self.tokens is None:
+            return _Retry()
+        tok = self.tokens[index]
         parts = str(tok[3]).split(".")
         offset = tok[2] + sum(len(p) + 1 for p in parts[: allowed + 1])
         segment = parts[allowed + 1]
-        raise ExpressionError(
+        return ExpressionError(
             "parsing",
             f"Exceeded max expression depth {MAX_DEPTH}: '{segment}'",
             expression=self.text,
@@ -306,37 +329,35 @@ class _Parser:
         i = self.i
         t = self.types[i]
         if t == L.PATH:
-            tok = self.tokens[i]
-            root, segments = tok[1]
+            root, segments = self.values[i]
             if self.contexts is not None and root.lower() not in self.contexts:
-                raise self.error("Unrecognized named-value", tok)
+                raise self.error("Unrecognized named-value", i)
             self.i = i + 1
             return Path(root, segments), True
         if t == L.IDENT:
-            tok = self.tokens[i]
             self.i = i + 1
             if self.types[i + 1] == L.LPAREN:
                 self.i = i + 2
-                return self.call(tok), True
-            name: str = tok[1]
+                return self.call(i), True
+            name: str = self.values[i]
             if self.contexts is not None and name.lower() not in self.contexts:
-                raise self.error("Unrecognized named-value", tok)
+                raise self.error("Unrecognized named-value", i)
             return ContextRef(name), True
         if t in _LITERALS:
             self.i = i + 1
-            return Literal(self.tokens[i][1]), False
+            return Literal(self.values[i]), False
         if t == L.LPAREN:
             self.i = i + 1
             inner = self.expression()
             if self.types[self.i] == L.EOF:
-                raise self.error("Unexpected end of expression", self.tokens[self.i - 1])
+                raise self.error("Unexpected end of expression", self.i - 1)
             if self.types[self.i] != L.RPAREN:
-                raise self.error("Unexpected symbol", self.tokens[self.i])
+                raise self.error("Unexpected symbol", self.i)
             self.i += 1
             return Group(inner), True
         raise self.unexpected()
 
-    def call(self, ident: L.Token) -> Node:
+    def call(self, ident: int) -> Node:
         args: list[Node] = []
         types = self.types
         while types[self.i] != L.RPAREN:
@@ -348,7 +369,7 @@ class _Parser:
                     raise self.unexpected()
                 self.i += 1
         self.i += 1
-        name = str(ident[1]).lower()
+        name = str(self.values[ident]).lower()
         spec = FUNCTIONS.get(name)
         if spec is None or (spec.extension and name not in self.functions):
             raise self.error("Unrecognized function", ident)
@@ -369,7 +390,14 @@ def parse_tree(
 
     ``contexts`` and ``functions`` must already be lower-cased.
     """
-    parser = _Parser(text, contexts, functions)
+    fast = L.fast_tokenize(text)
+    if fast is not None:
+        parser = _Parser(text, contexts, functions, fast)
+        try:
+            return parser.parse(), frozenset(parser.used)
+        except _Retry:
+            pass  # an error: parse again with positions, to report it exactly
+    parser = _Parser(text, contexts, functions, None)
     node = parser.parse()
     return node, frozenset(parser.used)
 

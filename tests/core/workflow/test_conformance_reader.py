@@ -25,8 +25,6 @@ KNOWN_ERROR_EXCEPTIONS = {
     "errors-max-result-size.yml": "GitHub's 'max-result-size' is a byte budget of its internal token objects; "
     "Pheme does not model that memory accounting",
     "errors-reusable-workflow-max-result-size.yml": "same 'max-result-size' budget, across a called workflow",
-    "errors-unclosed-tokens.yml": "the expression package quotes the token as 'b' where GitHub writes ''b'' "
-    "(GitHub prints the token's raw text, quotes included)",
     "events-single-invalid.yml": "contradicts on-workflow_dispatch-unknown-keys-ignored.yml (GitHub's TypeScript "
     "parser vs. its canonical C# one); Pheme follows the canonical parser and ignores unknown keys "
     "directly under workflow_dispatch",

@@ -130,8 +130,6 @@ _LITERALS: Final = frozenset({L.NUMBER, L.STRING, L.TRUE, L.FALSE, L.NULL})
 def _token_string(tok: L.Token) -> str:
     if tok[0] == L.EOF:
         return "EOF"
-    if tok[0] == L.STRING:
-        return str(tok[1])
     if tok[0] == L.PATH:
         return str(tok[1][0])
     return tok[3]

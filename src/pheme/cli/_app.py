@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "eval_cmd",
     "run_cmd",
     "runs_cmd",
+    "actions_cmd",
+    "artifacts_cmd",
 )
 
 

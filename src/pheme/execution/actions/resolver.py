@@ -5,7 +5,7 @@
 2. a built-in implementation of a well-known action (``actions/checkout``,
    ``actions/cache``, …), whatever the ref;
 3. a vendored copy under ``PHEME_ACTIONS_PATH`` (``os.pathsep``-separated
-   directories), laid out as ``owner/repo@ref/`` — a sub-path action
+   directories, then ``$PHEME_HOME/actions``), laid out as ``owner/repo@ref/`` — a sub-path action
    ``owner/repo/path@ref`` is ``owner/repo@ref/path/``;
 4. otherwise a one-line error naming the action and how to provide it.
 
@@ -70,10 +70,18 @@ def parse_uses(uses: str) -> ActionRef:
     return ActionRef(text, "remote", m["owner"], m["repo"], m["path"].strip("/"), m["ref"])
 
 
-def actions_path() -> list[Path]:
-    """The directories of ``PHEME_ACTIONS_PATH`` (empty when unset)."""
+def actions_path(*, with_default: bool = False) -> list[Path]:
+    """The directories of ``PHEME_ACTIONS_PATH``; ``with_default`` adds
+    ``$PHEME_HOME/actions`` (where ``pheme actions vendor`` puts copies by default)."""
     raw = os.environ.get("PHEME_ACTIONS_PATH", "")
-    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+    paths = [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+    if with_default:
+        from pheme.storage.objectstore import pheme_home
+
+        default = pheme_home() / "actions"
+        if default not in paths:
+            paths.append(default)
+    return paths
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +159,7 @@ class Resolver:
 
     def __init__(self, services: BuiltinServices | None = None, *, search: list[Path] | None = None) -> None:
         self.services = services or BuiltinServices()
-        self.search = actions_path() if search is None else list(search)
+        self.search = actions_path(with_default=True) if search is None else list(search)
 
     # -- ActionResolver ------------------------------------------------------
     def resolve(self, uses: str, step: Step, *, depth: int = 1) -> StepImpl:

@@ -60,6 +60,10 @@ class Runner:
     def __init__(self, workspace: Path) -> None:
         self.workspace = workspace
 
+    @staticmethod
+    def collector() -> Collector:
+        return Collector()
+
     def request(self, text: str, **kw: Any) -> RunRequest:
         wf = parse_workflow(text, ".github/workflows/test.yml")
         kw.setdefault("workspace", self.workspace)

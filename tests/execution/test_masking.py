@@ -9,7 +9,7 @@ import urllib.parse
 from pheme.execution.events import Annotation, JobFinished
 from pheme.execution.masking import Masker
 
-SECRET = "p@ss w0rd/\"quoted\"&more"
+SECRET = 'p@ss w0rd/"quoted"&more'
 
 
 def test_masks_the_value_and_the_forms_a_script_prints_it_in():

@@ -172,7 +172,7 @@ def hash_files_in(workspace: str) -> Callable[[Sequence[str]], str]:
         for path in sorted(include):
             h = hashlib.sha256()
             with Path(path).open("rb") as f:
-                for chunk in iter(lambda f=f: f.read(1 << 20), b""):
+                while chunk := f.read(1 << 20):
                     h.update(chunk)
             total.update(h.digest())
         return total.hexdigest()

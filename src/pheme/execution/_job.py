@@ -22,7 +22,7 @@ import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pheme.core.workflow.model import Defaults, Job, Step, Workflow
 from pheme.errors import ExpressionError
@@ -30,7 +30,7 @@ from pheme.execution._contexts import default_env, github_context, hash_files_in
 from pheme.execution._expr import EvalContext, evaluate_condition, evaluate_raw, render, to_string, truthy
 from pheme.execution._process import kill_group
 from pheme.execution._steprun import StepRun, now
-from pheme.execution._steps import ActionResolver, StepImpl, create_step
+from pheme.execution._steps import ActionResolver, StepImpl, create_step, expr_error
 from pheme.execution._types import JobResult, RunRequest, StepResult
 from pheme.execution.events import (
     Annotation,
@@ -50,6 +50,7 @@ from pheme.execution.masking import Masker
 __all__ = ["JobRun", "RunShared", "aggregate_result", "env_strings", "merged_outputs"]
 
 DEFAULT_JOB_TIMEOUT_MINUTES = 360.0
+JobStatus = Literal["success", "failure", "cancelled"]
 
 
 @dataclass
@@ -96,12 +97,6 @@ def env_strings(raw: Mapping[str, Any] | str | None, ctx: EvalContext) -> dict[s
     for key, value in raw.items():
         out[str(key)] = render(value, ctx) if isinstance(value, str) else to_string(value)
     return out
-
-
-def expr_error(what: str, pos_line: int, pos_col: int, exc: ExpressionError) -> str:
-    where = f"(Line: {pos_line}, Col: {pos_col}): " if pos_line else ""
-    detail = exc.full_message() if hasattr(exc, "full_message") else str(exc)
-    return f"{where}Error when evaluating '{what}': {detail}"
 
 
 def merge_defaults(workflow: Defaults | None, job: Defaults | None) -> Defaults:
@@ -186,7 +181,7 @@ class JobRun:
         self.log([f"##[error]{message}"])
         self.emit(Annotation(job=self.ref, level="error", message=message))
 
-    def status(self) -> str:
+    def status(self) -> JobStatus:
         if self.cancel.is_set():
             return "cancelled"
         return "failure" if self.failed else "success"
@@ -196,7 +191,7 @@ class JobRun:
         ctx["steps"] = self.steps_ctx
         ctx["env"] = env
         ctx["job"] = {"status": self.status(), "container": {}, "services": {}}
-        return EvalContext(contexts=ctx, job_status=self.status(), hash_files=self.hash_files)  # type: ignore[arg-type]
+        return EvalContext(contexts=ctx, job_status=self.status(), hash_files=self.hash_files)
 
     # -- the job -------------------------------------------------------------
     async def run(self) -> JobResult:
@@ -210,7 +205,7 @@ class JobRun:
                 self.global_env.update(env_strings(self.job.env, job_ctx))
                 timeout = self._minutes(self.job.timeout_minutes, job_ctx) or DEFAULT_JOB_TIMEOUT_MINUTES
             except ExpressionError as exc:
-                reason = expr_error("env", self.job.pos.line, self.job.pos.col, exc)
+                reason = expr_error(self.shared.workflow.path, "env", self.job.pos, exc)
                 self.job_error(reason)
                 self.failed = True
             else:
@@ -304,9 +299,9 @@ class JobRun:
         ran: list[tuple[StepImpl, StepRun]] = []
         for step, impl in zip(self.job.steps, impls, strict=True):
             if impl.has_pre and not self.cancel.is_set():
-                sr = self._prepare(step, self._ref(step), {})
-                sr.log([f"##[group]Pre {sr.ref.name}", "##[endgroup]"])
-                if await impl.pre(sr) == "failure" or sr.failed:
+                pre = self._prepare(step, self._ref(step), {})
+                pre.log([f"##[group]Pre {pre.ref.name}", "##[endgroup]"])
+                if await impl.pre(pre) == "failure" or pre.failed:
                     self.failed = True
         for step, impl in zip(self.job.steps, impls, strict=True):
             sr = await self._run_main(step, impl)
@@ -356,7 +351,7 @@ class JobRun:
             run_it = evaluate_condition(step.if_, ctx)
         except ExpressionError as exc:
             self.emit(StepStarted(job=self.ref, step=ref, at=now()))
-            self.log([f"##[error]{expr_error('if', step.pos.line, step.pos.col, exc)}"], ref)
+            self.log([f"##[error]{expr_error(self.shared.workflow.path, 'if', step.pos, exc)}"], ref)
             self._finish_step(ref, "failure", "failure", {})
             return None
         if not run_it:
@@ -372,7 +367,7 @@ class JobRun:
             minutes = self._minutes(step.timeout_minutes, sr.expr)
             sr.timeout = minutes * 60 if minutes else None
         except ExpressionError as exc:
-            self.log([f"##[error]{expr_error('step', step.pos.line, step.pos.col, exc)}"], ref)
+            self.log([f"##[error]{expr_error(self.shared.workflow.path, 'step', step.pos, exc)}"], ref)
             self._finish_step(ref, "failure", "failure", {})
             return None
         phase = await impl.main(sr)
@@ -396,7 +391,7 @@ class JobRun:
             try:
                 value = render(raw, ctx) if isinstance(raw, str) else to_string(raw)
             except ExpressionError as exc:
-                self.job_error(expr_error(f"outputs.{name}", self.job.pos.line, self.job.pos.col, exc))
+                self.job_error(expr_error(self.shared.workflow.path, f"outputs.{name}", self.job.pos, exc))
                 self.failed = True
                 continue
             if self.masker.contains_secret(value):
@@ -411,9 +406,10 @@ class JobRun:
 def aggregate_result(results: Sequence[JobResult]) -> Conclusion:
     """``needs.<id>.result`` over a job's instances (matrix jobs have several)."""
     conclusions = {r.conclusion for r in results}
-    for c in ("failure", "cancelled", "success"):
+    order: tuple[Conclusion, ...] = ("failure", "cancelled", "success")
+    for c in order:
         if c in conclusions:
-            return c  # type: ignore[return-value]
+            return c
     return "skipped"
 
 

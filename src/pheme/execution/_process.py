@@ -51,14 +51,14 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
-async def _terminate(proc: asyncio.subprocess.Process, grace: float) -> None:
-    kill_group(proc.pid, signal.SIGTERM)
+async def _terminate(pid: int, exited: asyncio.Future[None], grace: float) -> None:
+    kill_group(pid, signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(proc.wait(), grace)
+        await asyncio.wait_for(asyncio.shield(exited), grace)
     # Always finish the group off: the leader may have exited on SIGTERM while
     # a grandchild ignores it.
-    kill_group(proc.pid, signal.SIGKILL)
-    await proc.wait()
+    kill_group(pid, signal.SIGKILL)
+    await exited
 
 
 class OutputSink(Protocol):

@@ -27,9 +27,9 @@ from pheme.core.planning.matrix import combination_label, plan_strategy
 from pheme.core.workflow.model import Job, Workflow
 from pheme.errors import ExpressionError, PlanningError
 from pheme.execution._expr import EvalContext, evaluate_condition, evaluate_raw, render, to_string
-from pheme.execution._job import JobRun, RunShared, aggregate_result, env_strings, expr_error, merged_outputs
+from pheme.execution._job import JobRun, JobStatus, RunShared, aggregate_result, env_strings, merged_outputs
 from pheme.execution._steprun import now
-from pheme.execution._steps import OfflineActionResolver
+from pheme.execution._steps import OfflineActionResolver, expr_error
 from pheme.execution._types import JobResult, RunRequest, RunResult
 from pheme.execution.events import (
     Annotation,
@@ -138,7 +138,7 @@ class _Run:
             "inputs": dict(req.inputs),
             "vars": dict(req.vars),
         }
-        workflow_env = env_strings(req.workflow.env, EvalContext(contexts=base_ctx))  # type: ignore[arg-type]
+        workflow_env = env_strings(req.workflow.env, EvalContext(contexts=base_ctx))
         workflow_env.update(req.env)
         self.shared = RunShared(
             request=req,
@@ -192,7 +192,7 @@ class _Run:
             for n in job.needs
         }
 
-    def job_ctx(self, job: Job, needs: Mapping[str, Any], status: str, **extra: Any) -> EvalContext:
+    def job_ctx(self, job: Job, needs: Mapping[str, Any], status: JobStatus, **extra: Any) -> EvalContext:
         assert self.shared is not None
         req = self.request
         contexts: dict[str, Any] = {
@@ -202,7 +202,7 @@ class _Run:
             "vars": dict(req.vars),
             **extra,
         }
-        return EvalContext(contexts=contexts, job_status=status)  # type: ignore[arg-type]
+        return EvalContext(contexts=contexts, job_status=status)
 
     # -- one job id (all its instances) -------------------------------------
     async def run_job(self, job_id: str) -> None:
@@ -217,7 +217,9 @@ class _Run:
     async def _run_job(self, job: Job) -> None:
         needs = self.needs_context(job)
         results = [v["result"] for v in needs.values()]
-        if self.cancel.is_set():
+        cancelled = self.cancel.is_set()
+        status: JobStatus
+        if cancelled:
             status = "cancelled"
         elif "failure" in results:
             status = "failure"
@@ -231,7 +233,9 @@ class _Run:
             else:
                 run_it = evaluate_condition(cond, self.job_ctx(job, needs, status))
         except ExpressionError as exc:
-            self.not_run(job, "failure", "invalid if", expr_error("if", job.pos.line, job.pos.col, exc))
+            self.not_run(
+                job, "failure", "invalid if", expr_error(self.request.workflow.path, "if", job.pos, exc)
+            )
             return
         if not run_it:
             cancelled = self.cancel.is_set()
@@ -259,7 +263,9 @@ class _Run:
                     "job-total": len(combos),
                     "max-parallel": max_parallel or len(combos),
                 }
-                tg.create_task(self._instance(job, combo, strategy, needs, siblings, index, limit, fail_fast))
+                tg.create_task(
+                    self._instance(job, combo, strategy, needs, siblings, index, limit, fail_fast, cancelled)
+                )
 
     def _strategy(self, job: Job, needs: Mapping[str, Any]) -> tuple[list[dict[str, Any] | None], bool, int]:
         """Evaluate the strategy's expressions, then expand it (GitHub's rules)."""
@@ -306,13 +312,16 @@ class _Run:
         index: int,
         limit: asyncio.Semaphore,
         fail_fast: bool,
+        approved_cancelled: bool,
     ) -> None:
         assert self.shared is not None
         cancel = siblings[index]
         key, name = self._names(job, combo, needs)
         ref = JobRef(key=key, job_id=job.id, name=name, matrix=combo)
         async with limit, self.slots:
-            if self.cancel.is_set():
+            # A job approved after the run was cancelled (``if: always()``) runs;
+            # one approved before it, still waiting for a slot, does not.
+            if self.cancel.is_set() and not approved_cancelled:
                 cancel.set()
             if cancel.is_set():
                 self.observer(

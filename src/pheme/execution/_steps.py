@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Literal, Protocol
 
-from pheme.core.workflow.model import Defaults, Step
+from pheme.core.workflow.model import Defaults, Pos, Step
 from pheme.errors import ActionError, ExecutionError, ExpressionError
 from pheme.execution._expr import EvalContext, render
 from pheme.execution.shells import resolve_shell
@@ -34,6 +34,7 @@ __all__ = [
     "StepImpl",
     "StepRuntime",
     "create_step",
+    "expr_error",
 ]
 
 PhaseOutcome = Literal["success", "failure"]
@@ -50,6 +51,7 @@ class StepRuntime(Protocol):
     defaults: Defaults
     workspace: str
     temp: str
+    source: str  # the workflow file, for error positions
     interrupted: bool  # the last command was killed (timeout/cancel); already reported
 
     def log(self, lines: list[str]) -> None: ...
@@ -124,7 +126,7 @@ class RunStep(_MainOnly):
             wd_raw = step.working_directory or rt.defaults.working_directory
             wd = render(wd_raw, rt.expr) if wd_raw else None
         except ExpressionError as exc:
-            rt.fail(_expr_message(step, exc))
+            rt.fail(expr_error(rt.source, "run", step.pos, exc))
             return "failure"
         header = ["##[group]Run " + (script.strip().splitlines() or [""])[0]]
         header.extend(script.rstrip("\n").split("\n"))
@@ -160,9 +162,10 @@ class RunStep(_MainOnly):
         return "success"
 
 
-def _expr_message(step: Step, exc: ExpressionError) -> str:
-    where = f"(Line: {step.pos.line}, Col: {step.pos.col}): " if step.pos.line else ""
-    return f"{where}{exc.full_message() if hasattr(exc, 'full_message') else exc}"
+def expr_error(source: str, what: str, pos: Pos, exc: ExpressionError) -> str:
+    """GitHub's one-line form: ``file (Line: L, Col: C): Error when evaluating 'what': …``."""
+    where = f"{source} (Line: {pos.line}, Col: {pos.col}): " if pos.line else f"{source}: "
+    return f"{where}Error when evaluating '{what}': {exc.full_message()}"
 
 
 def create_step(step: Step, resolver: ActionResolver) -> StepImpl:

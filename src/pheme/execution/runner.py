@@ -38,9 +38,6 @@ Decisions worth knowing (GitHub semantics unless said otherwise):
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-import warnings
 
 from pheme.execution._runner import execute, select_jobs
 from pheme.execution._steps import ActionResolver, OfflineActionResolver, StepImpl, StepRuntime
@@ -82,22 +79,5 @@ def run_workflow(
                     raise
                 event.set()
 
-    _use_pidfd_child_watcher()
     with asyncio.Runner() as runner:
         return runner.run(main())
-
-
-def _use_pidfd_child_watcher() -> None:
-    """Python 3.11 waits for each child in a new thread; a pidfd watcher (the
-    default from 3.12) is cheaper per step. Only where the kernel has pidfds."""
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except OSError:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        policy = asyncio.get_event_loop_policy()
-        if not isinstance(policy.get_child_watcher(), asyncio.PidfdChildWatcher):
-            policy.set_child_watcher(asyncio.PidfdChildWatcher())

@@ -129,7 +129,7 @@ class CompositeAction(ActionStep):
                 failed = True
         self._has_post = bool(self._posts)
         # Outputs are set even when a step failed (GitHub evaluates them anyway).
-        out_ctx = self._context(rt, inputs, steps_ctx, dict(job.global_env), rt.expr.job_status)
+        out_ctx = self._context(rt, inputs, steps_ctx, {**job.global_env, **caller_env}, rt.expr.job_status)
         for name, output in manifest.outputs.items():
             try:
                 value = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -55,23 +56,32 @@ class BuiltinServices:
         return self.run_key or env.get("GITHUB_RUN_ID") or "1"
 
 
-async def capture(
-    argv: list[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
-) -> tuple[int, str]:
-    """Run a short command and return ``(exit code, stdout+stderr)``; 127 if it cannot start."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    except OSError as exc:
-        return 127, str(exc.strerror or exc)
-    out, _ = await proc.communicate()
-    return proc.returncode if proc.returncode is not None else 1, out.decode("utf-8", "replace")
+async def capture(argv: list[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> tuple[int, str]:
+    """Run a short command and return ``(exit code, stdout+stderr)``; 127 if it cannot start.
+
+    Runs in a worker thread with :mod:`subprocess`: the engine manages child
+    processes its own way, so asyncio's subprocess machinery is not relied on.
+    """
+
+    def run() -> tuple[int, str]:
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=3600,
+            )
+        except OSError as exc:
+            return 127, str(exc.strerror or exc)
+        except subprocess.TimeoutExpired:
+            return 124, f"{argv[0]} timed out"
+        return done.returncode, done.stdout.decode("utf-8", "replace")
+
+    return await asyncio.to_thread(run)
 
 
 def tool_env(env: Mapping[str, str]) -> dict[str, str]:

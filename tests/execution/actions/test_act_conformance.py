@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import conformance_path
 
 from .act_harness import host_rows, run_row

@@ -13,8 +13,11 @@ advisory lock. The loser re-inspects and finds the schema already current.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -24,6 +27,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
 from pheme.errors import StorageError
+from pheme.storage._engine import BUSY_TIMEOUT_S
 from pheme.storage._orm import VERSION_TABLE, metadata
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -72,6 +76,26 @@ def inspect_state(conn: Connection, where: str, script: ScriptDirectory) -> DbSt
     return DbState(heads=heads, at_head=set(heads) == set(script.get_heads()))
 
 
+def _switch_to_wal(raw: Any, where: str) -> None:
+    """Switch a SQLite file to WAL (persistent), waiting out other openers.
+
+    The switch needs the file to itself for an instant; when another process
+    or thread holds a lock, SQLite answers with the old mode instead of
+    waiting (or fails with "database is locked"), so retry until the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = str(raw.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:  # "database is locked": same story, louder
+            mode = str(exc)
+        if mode in ("wal", "memory"):
+            return
+        if time.monotonic() > deadline:
+            raise StorageError(f"database at {where}: cannot switch to WAL mode (still {mode}); is it in use?")
+        time.sleep(0.02)
+
+
 def upgrade(engine: Engine, where: str) -> None:
     """Bring the database to the newest revision this Pheme knows, or refuse untouched."""
     cfg = alembic_config()
@@ -84,9 +108,7 @@ def upgrade(engine: Engine, where: str) -> None:
             # Outside any transaction (SQLite refuses otherwise): straight on the driver connection.
             raw = conn.connection.driver_connection
             assert raw is not None
-            mode = raw.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() not in ("wal", "memory"):
-                raise StorageError(f"database at {where}: cannot switch to WAL mode (got {mode})")
+            _switch_to_wal(raw, where)
         if state.at_head:
             return
         conn.execution_options(pheme_write=True)

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -121,19 +122,7 @@ class _Run:
             str(src.get("ACTIONS_STEP_DEBUG", "")).lower() == "true" for src in (req.secrets, req.vars)
         )
         base_ctx = {
-            "github": {
-                "event": dict(req.event_payload),
-                "event_name": req.event_name,
-                "ref": req.ref,
-                "sha": req.sha,
-                "repository": req.repository,
-                "actor": req.actor,
-                "workflow": req.workflow.display_name,
-                "run_id": str(req.run_id),
-                "run_number": str(req.run_number),
-                "run_attempt": str(req.run_attempt),
-                "workspace": str(req.workspace),
-            },
+            "github": _github_light(req),
             "secrets": dict(req.secrets),
             "inputs": dict(req.inputs),
             "vars": dict(req.vars),
@@ -278,7 +267,7 @@ class _Run:
             matrix = evaluate_raw(matrix, ctx)
         if not isinstance(matrix, Mapping):
             raise PlanningError("strategy.matrix must evaluate to a mapping")
-        matrix = {k: evaluate_raw(v, ctx) for k, v in matrix.items()}
+        matrix = evaluate_template(matrix, ctx)
         ff, mp = strategy.fail_fast, strategy.max_parallel
         plan = plan_strategy(
             dataclasses.replace(
@@ -357,6 +346,37 @@ class _Run:
         await self.cancel.wait()
         for event in list(self.active):
             event.set()
+
+
+_INSERT = re.compile(r"^\$\{\{\s*insert\s*\}\}$")
+_SINGLE = re.compile(r"^\s*\$\{\{.*\}\}\s*$", re.S)
+
+
+def evaluate_template(value: Any, ctx: EvalContext) -> Any:
+    """Evaluate a matrix the way GitHub's templates do: keys and values are
+    expressions; a ``${{ insert }}`` key merges its mapping into the parent; a
+    sequence item that is one expression yielding a sequence is spliced in."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            evaluated = evaluate_template(item, ctx)
+            if isinstance(key, str) and _INSERT.match(key.strip()):
+                if not isinstance(evaluated, Mapping):
+                    raise PlanningError("${{ insert }} must be given a mapping")
+                out.update(evaluated)
+            else:
+                out[to_string(evaluate_raw(key, ctx)) if isinstance(key, str) else str(key)] = evaluated
+        return out
+    if isinstance(value, (list, tuple)):
+        items: list[Any] = []
+        for item in value:
+            evaluated = evaluate_template(item, ctx)
+            if isinstance(item, str) and _SINGLE.match(item) and isinstance(evaluated, list):
+                items.extend(evaluated)
+            else:
+                items.append(evaluated)
+        return items
+    return evaluate_raw(value, ctx)
 
 
 def _github_light(req: RunRequest) -> dict[str, Any]:

@@ -131,24 +131,41 @@ class PlainView(View):
         self._size = 0
         self._last_flush = time.monotonic()
         self._jobs: dict[str, _JobState] = {}
+        # Writes happen on the runner's thread in batches; a small timer thread
+        # flushes what is left when the output goes quiet (a step that prints
+        # one line, then sleeps, must still show that line at once).
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._timer: threading.Thread | None = None
 
     def _emit(self, text: str) -> None:
-        self._buffer.append(text)
-        self._size += len(text)
-        if self._size >= FLUSH_BYTES or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+        with self._lock:
+            self._buffer.append(text)
+            self._size += len(text)
+            due = self._size >= FLUSH_BYTES or time.monotonic() - self._last_flush >= FLUSH_SECONDS
+        if due:
             self.flush()
+        elif self._timer is None and not self._closed.is_set():
+            self._timer = threading.Thread(target=self._tick, name="pheme-view-flush", daemon=True)
+            self._timer.start()
+
+    def _tick(self) -> None:
+        while not self._closed.wait(FLUSH_SECONDS):
+            if self._buffer and time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+                self.flush()
 
     def flush(self) -> None:
-        if self._buffer:
+        with self._lock:
             data = "".join(self._buffer)
             self._buffer.clear()
             self._size = 0
-            try:
-                self.stream.write(data)
-                self.stream.flush()
-            except (BrokenPipeError, ValueError):
-                pass  # the reader went away (| head): keep running, stop printing
-        self._last_flush = time.monotonic()
+            self._last_flush = time.monotonic()
+            if data:
+                try:
+                    self.stream.write(data)
+                    self.stream.flush()
+                except (BrokenPipeError, ValueError, OSError):
+                    pass  # the reader went away (| head): keep running, stop printing
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, LogLines):
@@ -200,10 +217,14 @@ class PlainView(View):
         self._emit("".join(out))
 
     def close(self) -> None:
+        self._closed.set()
+        if self._timer is not None:
+            self._timer.join()
+            self._timer = None
         self.flush()
 
     def summary(self, report: LocalRunReport) -> None:
-        self.flush()
+        self.close()
         lines = summary_lines(report)
         if lines:
             self.stream.write("\n".join(lines) + "\n")

@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         from pheme.cli._view import make_view, write_problems
-        from pheme.errors import UsageError
+        from pheme.errors import PhemeError, UsageError
         from pheme.services.cancel import Cancellation
         from pheme.services.local_run import LocalRunOptions, parse_pairs, trigger_local_runs
         from pheme.services.runs import run_to_json
@@ -143,12 +143,23 @@ def register(app: typer.Typer) -> None:
             view.close()
             sys.stderr.write("pheme: aborted (the run is recorded as cancelled)\n")
             raise SystemExit(128 + (received[0] if received else signal.SIGINT)) from None
+        except PhemeError:
+            raise
+        except Exception as exc:
+            # A bug, not a user error: the run is already recorded as failed. One line
+            # unless PHEME_DEBUG asks for the traceback.
+            view.close()
+            if os.environ.get("PHEME_DEBUG"):
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0]
+            sys.stderr.write(f"pheme: internal error: {type(exc).__name__}: {first} (PHEME_DEBUG=1 shows details)\n")
+            raise SystemExit(1) from None
         finally:
             view.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-        if not report.outcomes and not report.cancelled:
+        if not report.outcomes and not report.cancelled and (report.not_triggered or not report.problems):
             sys.stderr.write(f"pheme: no workflow is triggered by {report.event} on {report.ref}\n")
             for skip in report.not_triggered:
                 sys.stderr.write(f"  {skip.file}: {skip.reason}\n")

@@ -141,9 +141,13 @@ def register(app: typer.Typer) -> None:
 
         with _store() as store:
             run = store.get_run(run_id)
-            selected = select_jobs(run, job_selector(job))
+            selector = job_selector(job)
+            selected = select_jobs(run, selector)
+            # One job asked for: its lines as stored. Several (all, or a matrix key): "[job] line".
+            named = selector is None or len(selected) > 1
             try:
-                _print_lines(log_lines(store, run, selected, follow=follow), batch_size=1 if follow else 2048)
+                lines = log_lines(store, run, selected, follow=follow, named=named)
+                _print_lines(lines, batch_size=1 if follow else 2048)
             except KeyboardInterrupt:
                 raise SystemExit(130) from None
             except BrokenPipeError:

@@ -181,8 +181,10 @@ def _gather(options: LocalRunOptions) -> _Facts:
     else:
         branch = repo.current_branch()
         ref = f"refs/heads/{branch}" if branch else f"refs/heads/{repo.default_branch() or 'main'}"
-    if options.before:
-        before: str | None = repo.resolve(options.before)
+    if options.before and set(options.before.strip()) == {"0"}:
+        before: str | None = None  # "from nothing": every file of HEAD counts as changed
+    elif options.before:
+        before = repo.resolve(options.before.strip())
     elif isinstance(override.get("before"), str) and override["before"] not in ("", NULL_SHA):
         before = repo.resolve(override["before"])
     else:

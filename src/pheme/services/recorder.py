@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from pheme.core.runs import Conclusion, Status
@@ -36,12 +35,15 @@ from pheme.execution.events import (
 __all__ = ["StoreRecorder"]
 
 _STOP = object()
+_IDLE_FLUSH_S = 0.5
 
 
 class _LogWriter(Protocol):
     def writelines(self, lines: Any) -> Any: ...
 
     def close(self) -> Any: ...
+
+    def flush(self) -> Any: ...
 
 
 class StoreRecorder:
@@ -106,7 +108,13 @@ class StoreRecorder:
         pending: list[Event] = []
         try:
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=_IDLE_FLUSH_S)
+                except queue.Empty:
+                    # Quiet for a while: store buffered lines so `pheme logs --follow` sees them.
+                    for writer in self._writers.values():
+                        writer.flush()
+                    continue
                 stop = item is _STOP
                 if not stop:
                     pending.append(item)
@@ -230,8 +238,3 @@ class StoreRecorder:
     def _close_writers(self) -> None:
         for key in list(self._writers):
             self._close_writer(key)
-
-
-def recording(store: Any, run_id: int) -> Callable[[], StoreRecorder]:
-    """A factory, for callers that build observers lazily."""
-    return lambda: StoreRecorder(store, run_id)

@@ -101,12 +101,18 @@ def select_jobs(run: RunRecord, selector: int | str | None) -> list[JobRecord]:
 
 
 def log_lines(
-    store: Any, run: RunRecord, jobs: list[JobRecord], *, follow: bool = False, stop: Callable[[], bool] | None = None
+    store: Any,
+    run: RunRecord,
+    jobs: list[JobRecord],
+    *,
+    follow: bool = False,
+    stop: Callable[[], bool] | None = None,
+    named: bool = True,
 ) -> Iterator[tuple[str | None, str]]:
     """``(job name or None, line)`` for the selected jobs: stored lines, and with
     ``follow`` new ones as they arrive until the run completes. The name is
-    None when a single job was selected."""
-    single = len(jobs) == 1
+    None when ``named`` is false and a single job was selected."""
+    single = len(jobs) == 1 and not named
     if follow:
         if single:
             for line in store.follow_log(run.id, jobs[0].id, poll_interval=0.2, stop=stop):

@@ -1,0 +1,278 @@
+"""The pipeline server as one object: store, configuration, queue, workers.
+
+    server = PipelineServer(load_settings())
+    server.start()        # recover interrupted runs, start the dispatcher and the scheduler
+    ...                   # the API calls its methods (pheme.api) — thin routes, logic here
+    server.stop()
+
+Why one object: the API, the UI, the CLI commands (``pheme repo add``...) and
+the tests all need the same wiring (database, secret box, metrics, workers);
+building it in one place keeps the routes thin and the wiring testable
+without HTTP. The CLI commands that only touch the database
+(``pheme repo add``, ``pheme token create``) build it with ``workers=False``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pheme.core.runs import RunRecord
+from pheme.core.server import EnvironmentRules, RepoRecord, Role, TokenRecord
+from pheme.errors import UsageError
+from pheme.services.secretbox import SecretBox
+from pheme.services.server_metrics import ServerMetrics
+from pheme.services.server_settings import ServerSettings, server_key
+
+__all__ = ["PipelineServer", "validate_repo_name"]
+
+log = logging.getLogger("pheme.server")
+
+_REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
+_URL = re.compile(r"^(?:https?|ssh|git|file)://\S+$|^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:\S+$")
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_VALUE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_ENV_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
+
+
+def validate_repo_name(name: str) -> str:
+    name = name.strip()
+    if not _REPO_NAME.match(name) or name.split("/")[1] in (".", ".."):
+        raise UsageError(f"repository name must be owner/repo (got {name!r})")
+    return name
+
+
+class PipelineServer:
+    def __init__(self, settings: ServerSettings, *, workers: bool = True) -> None:
+        from pheme.storage import open_store
+        from pheme.storage.server import ServerStore
+
+        self.settings = settings
+        self.instance_id = uuid.uuid4().hex[:12]
+        self.store = open_store(settings.database_url)
+        self.sstore = ServerStore(self.store)
+        self.box = SecretBox(server_key(settings))
+        self.metrics = ServerMetrics()
+        self.metrics.track_queue_depth(self._queue_depth)
+        self._workers = workers
+        self._started = False
+        self._lock = threading.Lock()
+        self.dispatcher: Any = None
+        self.scheduler: Any = None
+        self.feedback: Any = None
+        if workers:
+            from pheme.services.dispatcher import Dispatcher
+            from pheme.services.feedback import Feedback
+            from pheme.services.scheduler import Scheduler
+
+            self.feedback = Feedback(self)
+            self.dispatcher = Dispatcher(self)
+            self.scheduler = Scheduler(self)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Seed configured environments, recover interrupted runs, start the workers."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        self.seed_environments()
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+        if self.scheduler is not None and self.settings.scheduler:
+            self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        if self.feedback is not None:
+            self.feedback.stop()
+
+    def close(self) -> None:
+        self.stop()
+        self.store.close()
+
+    def ready(self) -> bool:
+        """The database answers and the workers (if any) run."""
+        try:
+            self.sstore.queue_depth()
+        except Exception:
+            return False
+        return self.dispatcher is None or not self._started or self.dispatcher.alive()
+
+    def _queue_depth(self) -> float:
+        try:
+            return float(self.sstore.queue_depth())
+        except Exception:
+            return float("nan")
+
+    # --------------------------------------------------------------------- repos
+
+    def add_repo(
+        self,
+        name: str,
+        source: str,
+        *,
+        webhook_secret: str | None = None,
+        github_token_env: str | None = None,
+        actor: str = "cli",
+    ) -> RepoRecord:
+        """Register ``owner/repo`` built from ``source`` (a local path or a git URL).
+
+        Without a webhook secret a random one is created (``pheme push`` reads
+        it from the store; GitHub needs it given explicitly)."""
+        import secrets as _secrets
+
+        name = validate_repo_name(name)
+        source = self.normalize_source(source)
+        if github_token_env is not None and not _ENV_VAR.match(github_token_env):
+            raise UsageError("--github-token-env must be an environment variable name")
+        secret = webhook_secret if webhook_secret else _secrets.token_urlsafe(32)
+        record = self.sstore.add_repo(
+            name, source, webhook_secret=self.box.seal(secret), github_token_env=github_token_env
+        )
+        self.sstore.audit(actor, "repo.add", name, {"source": source})
+        return record
+
+    @staticmethod
+    def normalize_source(source: str) -> str:
+        source = source.strip()
+        if not source:
+            raise UsageError("SOURCE must be a local path or a git URL")
+        if _URL.match(source):
+            return source
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise UsageError(f"SOURCE {source}: no such directory (give a local path or a git URL)")
+        return str(path.resolve())
+
+    def webhook_secret(self, repo: RepoRecord) -> str | None:
+        sealed = self.sstore.repo_secret(repo.id)
+        return None if sealed is None else self.box.open(sealed)
+
+    def remove_repo(self, name: str, *, actor: str) -> None:
+        self.sstore.delete_repo(name)
+        self.sstore.audit(actor, "repo.delete", name)
+
+    def github_token(self, repo: RepoRecord) -> str | None:
+        import os
+
+        if not repo.github_token_env:
+            return None
+        return os.environ.get(repo.github_token_env) or None
+
+    # -------------------------------------------------------------------- tokens
+
+    def create_token(self, role: Role, name: str | None = None, *, actor: str = "cli") -> tuple[TokenRecord, str]:
+        from pheme.services.tokens import create_token
+
+        record, token = create_token(self.sstore, role, name)
+        self.sstore.audit(actor, "token.create", record.name, {"role": role.label, "id": record.id})
+        return record, token
+
+    def revoke_token(self, token_id: int, *, actor: str) -> TokenRecord:
+        record = self.sstore.revoke_token(token_id)
+        self.sstore.audit(actor, "token.revoke", record.name, {"id": token_id})
+        return record
+
+    def authenticate(self, token: str) -> TokenRecord | None:
+        from pheme.services.tokens import authenticate
+
+        return authenticate(self.sstore, token)
+
+    # -------------------------------------------------------------- environments
+
+    def seed_environments(self) -> None:
+        """Configured environments into the store (configuration wins over earlier API edits)."""
+        for name, cfg in self.settings.environments.items():
+            rules = EnvironmentRules(
+                reviewers=tuple(cfg.reviewers),
+                reviewer_roles=tuple(cfg.reviewer_roles),
+                prevent_self_review=cfg.prevent_self_review,
+                wait_timer=cfg.wait_timer,
+                branches=tuple(cfg.branches) if cfg.branches is not None else None,
+            )
+            self.sstore.put_environment(name, rules, cfg.url)
+
+    def put_environment(self, name: str, rules: EnvironmentRules, url: str | None, *, actor: str) -> Any:
+        if not _ENV_NAME.match(name):
+            raise UsageError("environment names use letters, digits and _ . -")
+        record = self.sstore.put_environment(name, rules, url)
+        self.sstore.audit(actor, "environment.put", name, {"rules": rules.to_json(), "url": url})
+        return record
+
+    def delete_environment(self, name: str, *, actor: str) -> None:
+        self.sstore.delete_environment(name)
+        self.sstore.audit(actor, "environment.delete", name)
+
+    # ------------------------------------------------------ secrets and variables
+
+    @staticmethod
+    def scope_of(repo: RepoRecord | None = None, environment: str | None = None) -> str:
+        if environment is not None:
+            return f"env:{environment}"
+        if repo is not None:
+            return f"repo:{repo.id}"
+        return "global"
+
+    def put_secret(self, scope: str, name: str, value: str, *, actor: str) -> None:
+        if not _VALUE_NAME.match(name) or name.upper().startswith("GITHUB_"):
+            raise UsageError("secret names use letters, digits and _, and may not start with GITHUB_")
+        self.sstore.put_value("secret", scope, name, self.box.seal(value))
+        self.sstore.audit(actor, "secret.put", f"{scope}/{name}")  # never the value
+
+    def put_variable(self, scope: str, name: str, value: str, *, actor: str) -> None:
+        if not _VALUE_NAME.match(name) or name.upper().startswith("GITHUB_"):
+            raise UsageError("variable names use letters, digits and _, and may not start with GITHUB_")
+        self.sstore.put_value("variable", scope, name, value.encode("utf-8"))
+        self.sstore.audit(actor, "variable.put", f"{scope}/{name}", {"value": value})
+
+    def delete_value(self, kind: str, scope: str, name: str, *, actor: str) -> None:
+        self.sstore.delete_value(kind, scope, name)
+        self.sstore.audit(actor, f"{kind}.delete", f"{scope}/{name}")
+
+    def secrets_for(self, scope: str) -> dict[str, str]:
+        return {k: self.box.open(v) for k, v in self.sstore.values("secret", scope).items()}
+
+    def variables_for(self, scope: str) -> dict[str, str]:
+        return {k: v.decode("utf-8") for k, v in self.sstore.values("variable", scope).items()}
+
+    # ---------------------------------------------------------------------- runs
+
+    def run_json(self, run: RunRecord, repo: str | None, actor: str | None) -> dict[str, Any]:
+        """``pheme run --json``'s run object plus the server's fields."""
+        from pheme.services.runs import run_to_json
+
+        data = run_to_json(run)
+        data["status"] = run.status.value
+        data["repo"] = repo
+        data["actor"] = actor
+        data["created_at"] = _iso(run.created_at)
+        data["error"] = run.error
+        for job, stored in zip(data["jobs"], run.jobs, strict=True):
+            job["job_id"] = stored.id
+            job["status"] = stored.status.value
+            job["started_at"] = _iso(stored.started_at)
+            job["finished_at"] = _iso(stored.finished_at)
+            job["log_lines"] = stored.log_lines
+            for step, stored_step in zip(job["steps"], stored.steps, strict=True):
+                step["number"] = stored_step.number
+                step["status"] = stored_step.status.value
+        return data
+
+    def repo_names(self) -> Mapping[int, str]:
+        return {r.id: r.name for r in self.sstore.list_repos()}
+
+
+def _iso(value: Any) -> str | None:
+    from pheme.services.runs import iso
+
+    return iso(value)

@@ -181,6 +181,11 @@ class JobRun:
         self.log([f"##[error]{message}"])
         self.emit(Annotation(job=self.ref, level="error", message=message))
 
+    def step_error(self, ref: StepRef, message: str) -> None:
+        message = self.masker.mask(message)
+        self.log([f"##[error]{message}"], ref)
+        self.emit(Annotation(job=self.ref, level="error", message=message))
+
     def status(self) -> JobStatus:
         if self.cancel.is_set():
             return "cancelled"
@@ -351,7 +356,7 @@ class JobRun:
             run_it = evaluate_condition(step.if_, ctx)
         except ExpressionError as exc:
             self.emit(StepStarted(job=self.ref, step=ref, at=now()))
-            self.log([f"##[error]{expr_error(self.shared.workflow.path, 'if', step.pos, exc)}"], ref)
+            self.step_error(ref, expr_error(self.shared.workflow.path, "if", step.pos, exc))
             self._finish_step(ref, "failure", "failure", {})
             return None
         if not run_it:
@@ -367,7 +372,7 @@ class JobRun:
             minutes = self._minutes(step.timeout_minutes, sr.expr)
             sr.timeout = minutes * 60 if minutes else None
         except ExpressionError as exc:
-            self.log([f"##[error]{expr_error(self.shared.workflow.path, 'step', step.pos, exc)}"], ref)
+            self.step_error(ref, expr_error(self.shared.workflow.path, "step", step.pos, exc))
             self._finish_step(ref, "failure", "failure", {})
             return None
         phase = await impl.main(sr)

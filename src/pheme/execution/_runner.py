@@ -105,6 +105,7 @@ class _Run:
         cpu = os.cpu_count() or 2
         self.slots = asyncio.Semaphore(max(1, request.max_parallel_jobs or cpu))
         self.keys: set[str] = set()
+        self.positions: dict[str, int] = {}  # job key -> matrix index, to report in matrix order
         self.shared: RunShared | None = None
 
     # -- setup -----------------------------------------------------------------
@@ -306,6 +307,7 @@ class _Run:
         assert self.shared is not None
         cancel = siblings[index]
         key, name = self._names(job, combo, needs)
+        self.positions[key] = index
         ref = JobRef(key=key, job_id=job.id, name=name, matrix=combo)
         async with limit, self.slots:
             # A job approved after the run was cancelled (``if: always()``) runs;
@@ -438,7 +440,11 @@ async def execute(
             conclusion = "success"
         summary = dict(shared.summaries)
         observer(RunFinished(conclusion=conclusion, at=now(), summary=summary))
-        ordered = [r for jid in selected for r in run.results.get(jid, [])]
+        ordered = [
+            r
+            for jid in selected
+            for r in sorted(run.results.get(jid, []), key=lambda r: run.positions.get(r.key, 0))
+        ]
         return RunResult(
             request.workflow.display_name, request.workflow.path, conclusion, tuple(ordered), summary
         )

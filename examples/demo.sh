@@ -27,7 +27,8 @@ git init -q -b main
 git add -A
 git -c user.name="Pheme Demo" -c user.email="demo@pheme.invalid" commit -q -m "pheme-api 1.0.0"
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; }
 
 step pheme validate
 "$pheme" validate

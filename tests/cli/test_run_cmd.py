@@ -390,25 +390,33 @@ def _events(fail: bool) -> list[Any]:
     ]
 
 
+class _Workflow:
+    display_name = "CI"
+
+
 def _record() -> RunRecord:
     return RunRecord(id=7, number=3, workflow="CI", file=".github/workflows/ci.yml", event="push",
                      ref="refs/heads/main", sha="0" * 40)
 
 
-def test_plain_view_prefixes_lines_by_job_and_shows_step_results() -> None:
+@pytest.mark.parametrize("fail", [False, True])
+def test_plain_view_prefixes_lines_by_job_folds_groups_and_shows_step_results(fail: bool) -> None:
     stream = io.StringIO()
     view = PlainView(stream)
-    observer = view.observer(_record(), None)  # type: ignore[arg-type]
-    for event in _events(fail=False):
+    observer = view.observer(_record(), _Workflow())  # type: ignore[arg-type]
+    for event in _events(fail=fail):
         observer(event)
     view.close()
     lines = stream.getvalue().splitlines()
     assert "▶ CI #3 (.github/workflows/ci.yml) · run 7" in lines
     assert "[build] before group" in lines
-    assert "[build] ▸ Details" in lines and "[build] hidden detail" in lines  # plain mode shows groups
+    assert "[build] ▸ Details" in lines
+    assert ("[build]   hidden detail" in lines) is fail  # folded unless the step fails
     assert "[build] Error: it broke" in lines
-    assert "[build] ✓ Compile (1.2s)" in lines
-    assert "[build] ✓ job succeeded (2.0s)" in lines
+    if fail:
+        assert lines[-2:] == ["[build] ✗ Compile (1.2s)", "[build] ✗ job failed (2.0s)"]
+    else:
+        assert lines[-2:] == ["[build] ✓ Compile (1.2s)", "[build] ✓ job succeeded (2.0s)"]
 
 
 def test_plain_view_writes_in_batches() -> None:
@@ -421,16 +429,12 @@ def test_plain_view_writes_in_batches() -> None:
 
     stream = Counting()
     view = PlainView(stream)
-    observer = view.observer(_record(), None)  # type: ignore[arg-type]
+    observer = view.observer(_record(), _Workflow())  # type: ignore[arg-type]
     for i in range(100):
         observer(LogLines(JOB, [f"line {i}-{n}" for n in range(1000)]))
     view.close()
     assert stream.getvalue().count("\n") == 100_000
     assert Counting.writes <= 101
-
-
-class _Workflow:
-    display_name = "CI"
 
 
 def test_live_view_folds_groups_unless_the_step_fails() -> None:

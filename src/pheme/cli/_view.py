@@ -2,15 +2,20 @@
 
 Two views, one observer interface (:mod:`pheme.execution.events`):
 
+Both FOLD groups as GitHub's log view does: ``##[group]Title`` shows as
+``[job] ▸ Title`` and the group's lines are hidden, unless the step then fails
+(then its last 200 hidden lines are printed before the ✗ line). The runner
+opens a group per step (``Run <script>``, with the script, shell and env), so
+a step shows as its ``▸ Run ...`` title, its own output and its ✓/✗ line.
+Everything is stored: ``pheme logs`` prints the full text.
+
 - **Plain** (output is not a terminal, e.g. a pipe, a file or CI): one line per
   log line, ``[job] line``; step and job results as ``[job] ✓ Step (1.2s)``.
-  Everything is shown, groups included (``##[group]Title`` becomes
-  ``[job] ▸ Title``). Output is written in batches (~64 KB or every 0.1 s), so
-  a step printing millions of lines costs one ``write`` per batch.
+  Output is written in batches (~64 KB or every 0.1 s, a timer thread flushes
+  what a quiet step left), so a step printing millions of lines costs one
+  ``write`` per batch.
 - **Live** (a terminal): a Rich display of the jobs, their steps and timings,
-  redrawn at most 8 times a second, with log lines printed above it. Groups
-  are FOLDED: the title is shown, the group's lines are hidden unless the step
-  then fails (the last 200 hidden lines are shown after the failure). Log
+  redrawn at most 8 times a second, with log lines printed above it. Log
   lines are printed at most every 0.1 s; when more than 400 lines arrive in
   that time, only the last 400 are shown, after a line saying how many were
   skipped and how to read them all (``pheme logs``). That keeps the terminal
@@ -120,6 +125,18 @@ class View:
 class _JobState:
     started: datetime | None = None
     steps: dict[int, datetime] = field(default_factory=dict)
+    in_group: bool = False
+    folded: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=FOLDED_KEEP))
+    folded_count: int = 0
+
+    def take_folded(self, failed: bool) -> tuple[int, list[str]]:
+        """(lines dropped, lines kept) of the step's folded groups if it failed; resets."""
+        kept = list(self.folded) if failed else []
+        dropped = self.folded_count - len(kept) if failed else 0
+        self.folded.clear()
+        self.folded_count = 0
+        self.in_group = False
+        return dropped, kept
 
 
 class PlainView(View):
@@ -171,13 +188,19 @@ class PlainView(View):
         if isinstance(event, LogLines):
             self._log(event)
         elif isinstance(event, StepStarted):
+            # No line of its own: the step's "##[group]Run ..." title says it started.
             self._jobs.setdefault(event.job.key, _JobState()).steps[event.step.number] = event.at
-            if not self.quiet:
-                self._emit(f"[{event.job.key}] ▶ {event.step.name}\n")
         elif isinstance(event, StepFinished):
-            started = self._jobs.get(event.job.key, _JobState()).steps.get(event.step.number)
+            state = self._jobs.setdefault(event.job.key, _JobState())
+            started = state.steps.get(event.step.number)
+            dropped, folded = state.take_folded("failure" in (event.outcome, event.conclusion))
             if not self.quiet:
-                self._emit(f"[{event.job.key}] {_step_line(event, seconds(started, event.at))}\n")
+                prefix = f"[{event.job.key}] "
+                if dropped:
+                    self._emit(f"{prefix}… {dropped} earlier lines of folded groups not shown\n")
+                if folded:
+                    self._emit("".join(f"{prefix}  {line}\n" for line in folded))
+                self._emit(f"{prefix}{_step_line(event, seconds(started, event.at))}\n")
             self.flush()
         elif isinstance(event, JobStarted):
             self._jobs.setdefault(event.job.key, _JobState()).started = event.at
@@ -202,19 +225,28 @@ class PlainView(View):
             if errors:
                 self._emit("".join(f"{prefix}{e}\n" for e in errors))
             return
+        state = self._jobs.setdefault(event.job.key, _JobState())
         out = []
         for line in event.lines:
             if line.startswith("##["):
                 if line.startswith("##[group]"):
+                    state.in_group = True
                     out.append(f"{prefix}▸ {line[9:]}\n")
                     continue
                 if line.startswith("##[endgroup]"):
+                    state.in_group = False
                     continue
                 label = _annotation(line)
                 if label is not None:
-                    line = label
-            out.append(f"{prefix}{line}\n")
-        self._emit("".join(out))
+                    out.append(f"{prefix}{label}\n")
+                    continue
+            if state.in_group:
+                state.folded.append(line)
+                state.folded_count += 1
+            else:
+                out.append(f"{prefix}{line}\n")
+        if out:
+            self._emit("".join(out))
 
     def close(self) -> None:
         self._closed.set()

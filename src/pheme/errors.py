@@ -14,6 +14,7 @@ escapes is a bug.
     ├── PlanningError         triggers, inputs or the job graph cannot be planned
     ├── ExecutionError        a step or job could not be executed (missing shell, ...)
     ├── ActionError           a ``uses:`` cannot be resolved or run
+    ├── DeployError           a deployment cannot start or proceed (target unreachable, ...)
     └── StorageError          the database is unreachable, corrupt or too new
 
 Why one tree: callers decide by category (permanent user error vs. internal
@@ -28,6 +29,7 @@ from typing import Literal
 __all__ = [
     "ActionError",
     "ConfigError",
+    "DeployError",
     "ExecutionError",
     "ExpressionError",
     "PhemeError",
@@ -126,6 +128,10 @@ class ExecutionError(PhemeError):
 
 
 class ActionError(PhemeError):
+    pass
+
+
+class DeployError(PhemeError):
     pass
 
 

@@ -307,9 +307,17 @@ def summary_lines(report: LocalRunReport) -> list[str]:
             out.append(f"  {ICONS.get(jc, '?')} {job.name.ljust(width)}  {(jc or 'unfinished'):<9}  {duration}".rstrip())
         failed = [j for j in run.jobs if j.conclusion is not None and j.conclusion.value == "failure"]
         for job in failed[:3]:
-            selector = job.key if sum(1 for j in run.jobs if j.key == job.key) == 1 else str(job.id)
-            out.append(f"  logs: pheme logs {run.id} --job {selector}")
+            out.append(f"  logs: pheme logs {run.id} --job {_job_arg(run, job)}")
     return out
+
+
+def _job_arg(run: RunRecord, job: Any) -> str:
+    """How to name ``job`` on the command line: its key if unique, else its quoted name."""
+    import shlex
+
+    if sum(1 for j in run.jobs if j.key == job.key) == 1:
+        return shlex.quote(job.key)
+    return shlex.quote(job.name)
 
 
 # ------------------------------------------------------------------------- live
@@ -476,6 +484,7 @@ class LiveView(View):
     def render(self) -> Any:
         from rich.spinner import Spinner
         from rich.table import Table
+        from rich.text import Text
 
         table = Table.grid(padding=(0, 1))
         table.add_column(width=2)
@@ -483,27 +492,26 @@ class LiveView(View):
         table.add_column(justify="right")
         with self._lock:
             if self._title:
-                table.add_row("", f"[bold]{self._title}[/]", "")
+                table.add_row("", Text(self._title, style="bold"), "")
             now = time.monotonic()
             jobs = list(self._jobs.values())
             running = [j for j in jobs if j.conclusion is None]
             for job in jobs[-30:]:
                 took = job.took if job.took is not None else now - job.started
-                icon: Any = Spinner("dots", style="cyan") if job.conclusion is None else (
-                    f"[{STYLES.get(job.conclusion, '')}]{ICONS.get(job.conclusion, '?')}[/]"
+                icon: Any = (
+                    Spinner("dots", style="cyan")
+                    if job.conclusion is None
+                    else Text(ICONS.get(job.conclusion, "?"), style=STYLES.get(job.conclusion, ""))
                 )
-                table.add_row(icon, f"[bold]{job.name}[/]", fmt_duration(took))
+                table.add_row(icon, Text(job.name, style="bold"), fmt_duration(took))
                 if job.conclusion is None and len(running) <= 8:
                     for step in list(job.steps.values())[-6:]:
                         if step.conclusion is None:
                             stook = now - step.started if step.started else None
-                            table.add_row("", f"  [cyan]▶[/] {step.name}", fmt_duration(stook))
+                            table.add_row("", Text.assemble(("  ▶ ", "cyan"), step.name), fmt_duration(stook))
                         else:
-                            table.add_row(
-                                "",
-                                f"  [{STYLES.get(step.conclusion, '')}]{ICONS.get(step.conclusion, '?')}[/] {step.name}",
-                                fmt_duration(step.took),
-                            )
+                            mark = (f"  {ICONS.get(step.conclusion, '?')} ", STYLES.get(step.conclusion, ""))
+                            table.add_row("", Text.assemble(mark, step.name), fmt_duration(step.took))
         return table
 
     def close(self) -> None:
@@ -545,8 +553,7 @@ class LiveView(View):
             self.console.print(table)
             failed = [j for j in run.jobs if j.conclusion is not None and j.conclusion.value == "failure"]
             for job in failed[:3]:
-                selector = job.key if sum(1 for j in run.jobs if j.key == job.key) == 1 else str(job.id)
-                self.console.print(f"  logs: pheme logs {run.id} --job {selector}", style="dim", markup=False)
+                self.console.print(f"  logs: pheme logs {run.id} --job {_job_arg(run, job)}", style="dim", markup=False)
 
 
 class _Renderable:

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "runs_cmd",
     "actions_cmd",
     "artifacts_cmd",
+    "server_cmd",
 )
 
 

@@ -29,7 +29,7 @@ from pheme.services.secretbox import SecretBox
 from pheme.services.server_metrics import ServerMetrics
 from pheme.services.server_settings import ServerSettings, server_key
 
-__all__ = ["PipelineServer", "validate_repo_name"]
+__all__ = ["PipelineServer", "repo_json", "token_json", "validate_repo_name"]
 
 log = logging.getLogger("pheme.server")
 
@@ -270,6 +270,30 @@ class PipelineServer:
 
     def repo_names(self) -> Mapping[int, str]:
         return {r.id: r.name for r in self.sstore.list_repos()}
+
+
+def repo_json(repo: RepoRecord) -> dict[str, Any]:
+    """A repository as the API and ``pheme repo list --json`` show it (never its secret)."""
+    return {
+        "id": repo.id,
+        "name": repo.name,
+        "source": repo.source,
+        "has_webhook_secret": repo.has_webhook_secret,
+        "github_token_env": repo.github_token_env,
+        "created_at": _iso(repo.created_at),
+    }
+
+
+def token_json(record: TokenRecord) -> dict[str, Any]:
+    """A token's record (never the token: only its creation returns that, once)."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "role": record.role.label,
+        "created_at": _iso(record.created_at),
+        "last_used_at": _iso(record.last_used_at),
+        "revoked": record.revoked,
+    }
 
 
 def _iso(value: Any) -> str | None:

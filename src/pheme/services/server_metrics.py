@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -23,6 +24,7 @@ _HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 
 class ServerMetrics:
     def __init__(self) -> None:
+        prometheus_client.disable_created_metrics()  # no *_created series: noise for every scraper
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.runs = Counter("pheme_runs", "Completed runs, by workflow and conclusion.", ["workflow", "conclusion"], registry=r)
         self.jobs = Counter("pheme_jobs", "Completed jobs, by workflow and conclusion.", ["workflow", "conclusion"], registry=r)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import json
 import os
@@ -25,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from pheme.core.planning.matrix import combination_label, plan_strategy
-from pheme.core.workflow.model import Job, Workflow
+from pheme.core.workflow.model import Environment, Job, Workflow
 from pheme.errors import ExpressionError, PlanningError
 from pheme.execution._expr import EvalContext, evaluate_condition, evaluate_raw, render, to_string
 from pheme.execution._job import JobRun, JobStatus, RunShared, aggregate_result, env_strings, merged_outputs
 from pheme.execution._steprun import now
 from pheme.execution._steps import OfflineActionResolver, expr_error
-from pheme.execution._types import JobResult, RunRequest, RunResult
+from pheme.execution._types import JobGate, JobResult, RunRequest, RunResult
 from pheme.execution.events import (
     Annotation,
     Conclusion,
@@ -309,6 +310,21 @@ class _Run:
         key, name = self._names(job, combo, needs)
         self.positions[key] = index
         ref = JobRef(key=key, job_id=job.id, name=name, matrix=combo)
+        shared = self.shared
+        if self.request.before_job is not None and not cancel.is_set() and not (
+            self.cancel.is_set() and not approved_cancelled
+        ):
+            gate = await self._gate(job, ref, needs, combo)
+            if gate.decision == "rejected":
+                message = shared.masker.mask(gate.reason or f"job '{job.id}' was rejected")
+                self.observer(LogLines(job=ref, lines=[f"##[error]{message}"]))
+                self.observer(Annotation(job=ref, level="error", message=message))
+                self.observer(
+                    JobFinished(job=ref, conclusion="failure", outputs={}, at=now(), started=False, reason="rejected")
+                )
+                self.finish(job.id, JobResult(key, job.id, name, combo, "failure", started=False, reason="rejected"))
+                return
+            shared = self._scoped(gate)
         async with limit, self.slots:
             # A job approved after the run was cancelled (``if: always()``) runs;
             # one approved before it, still waiting for a slot, does not.
@@ -333,7 +349,7 @@ class _Run:
             self.active.add(cancel)
             try:
                 run = JobRun(
-                    self.shared, job, ref, matrix=combo, strategy=strategy, needs=needs, cancel=cancel
+                    shared, job, ref, matrix=combo, strategy=strategy, needs=needs, cancel=cancel
                 )
                 result = await run.run()
             finally:
@@ -343,6 +359,39 @@ class _Run:
             for other in siblings:
                 if other is not cancel:
                     other.set()
+
+    async def _gate(
+        self, job: Job, ref: JobRef, needs: Mapping[str, Any], combo: Mapping[str, Any] | None
+    ) -> JobGate:
+        """Ask ``RunRequest.before_job`` (approvals, capacity) whether and how the job starts."""
+        assert self.request.before_job is not None
+        env = job.environment
+        environment = Environment(name=env) if isinstance(env, str) else env
+        if environment is not None and "${{" in environment.name + (environment.url or ""):
+            ctx = self.job_ctx(job, needs, "success", matrix=dict(combo or {}))
+            with contextlib.suppress(ExpressionError):
+                environment = Environment(
+                    name=render(environment.name, ctx),
+                    url=render(environment.url, ctx) if environment.url else None,
+                )
+        decision = await self.request.before_job(ref, environment)
+        return decision if isinstance(decision, JobGate) else JobGate(decision=decision)
+
+    def _scoped(self, gate: JobGate) -> RunShared:
+        """The run's shared facts with the gate's secrets/vars added for one job."""
+        assert self.shared is not None
+        if not gate.secrets and not gate.vars:
+            return self.shared
+        for value in gate.secrets.values():
+            if value:
+                self.shared.masker.add(value)
+        req = self.request
+        scoped = copy.copy(self.shared)
+        scoped.request = dataclasses.replace(
+            req, secrets={**req.secrets, **gate.secrets}, vars={**req.vars, **gate.vars}
+        )
+        scoped.new_job_dir = self.shared.new_job_dir  # type: ignore[method-assign]  # one counter per run
+        return scoped
 
     async def watch_cancel(self) -> None:
         await self.cancel.wait()

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pheme.core.workflow.model import Workflow
-from pheme.execution.events import Conclusion
+from pheme.core.workflow.model import Environment, Workflow
+from pheme.execution.events import Conclusion, JobRef
 
 if TYPE_CHECKING:
     from pheme.execution._steps import ActionResolver
 
-__all__ = ["JobResult", "RunRequest", "RunResult", "StepResult"]
+__all__ = ["BeforeJob", "JobGate", "JobResult", "RunRequest", "RunResult", "StepResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobGate:
+    """What :attr:`RunRequest.before_job` decides for a job instance about to start.
+
+    ``rejected`` ends the job ``failure`` without running it (``reason`` is
+    logged as its error). ``secrets``/``vars`` are added for this job only
+    (environment-scoped values); their secrets are masked in every log.
+    """
+
+    decision: Literal["approved", "rejected"] = "approved"
+    reason: str | None = None
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    vars: Mapping[str, str] = field(default_factory=dict)
+
+
+# Awaited before each job instance takes a slot (the server's approvals and capacity).
+BeforeJob = Callable[[JobRef, Environment | None], Awaitable["JobGate | Literal['approved', 'rejected']"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +74,7 @@ class RunRequest:
     graphql_url: str = "https://api.github.com/graphql"
     runner_name: str = "pheme"
     kill_grace_seconds: float = 5.0
+    before_job: BeforeJob | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,11 +41,13 @@ import asyncio
 
 from pheme.execution._runner import execute, select_jobs
 from pheme.execution._steps import ActionResolver, OfflineActionResolver, StepImpl, StepRuntime
-from pheme.execution._types import JobResult, RunRequest, RunResult, StepResult
+from pheme.execution._types import BeforeJob, JobGate, JobResult, RunRequest, RunResult, StepResult
 from pheme.execution.events import RunObserver
 
 __all__ = [
     "ActionResolver",
+    "BeforeJob",
+    "JobGate",
     "JobResult",
     "OfflineActionResolver",
     "RunRequest",

@@ -108,3 +108,14 @@ def test_a_recording_failure_never_stops_the_run_and_is_reported_at_close() -> N
             rec(LogLines(BUILD, [str(i)]))
         with pytest.raises(Exception, match="999999"):
             rec.close()
+
+
+def test_log_text_comes_back_exactly_as_sent() -> None:
+    lines = [("x" * (i % 700)) + f" line {i} ünïcode" for i in range(30_000)] + ["", "  indented", "tab\there"]
+    with open_store() as store:
+        run = store.create_run("CI", "ci.yml", "push", "refs/heads/main", "a" * 40)
+        with StoreRecorder(store, run.id) as rec:
+            for start in range(0, len(lines), 977):
+                rec(LogLines(BUILD, lines[start : start + 977]))
+            rec(JobFinished(BUILD, "success", {}, at(1)))
+        assert list(store.read_log(run.id, "build")) == lines

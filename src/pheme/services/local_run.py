@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,9 +263,13 @@ def trigger_local_runs(
     from pheme.core.planning.triggers import Event, match_event, resolve_dispatch_inputs
 
     cancel = cancel or Cancellation()
-    facts = _gather(options)
+    opening = _BackgroundStore(options.database_url)
+    try:
+        facts = _gather(options)
+    except BaseException:
+        opening.close()
+        raise
     report = LocalRunReport(event=options.event, ref=facts.ref, sha=facts.sha)
-    store = _open_store(options.database_url)
     try:
         with _workspace(facts, options) as tree:
             planned: list[_Planned] = []
@@ -306,6 +311,7 @@ def trigger_local_runs(
                 planned.append(_Planned(workflow, payload, inputs))
             if options.jobs and not planned and not report.problems:
                 raise UsageError(f"no triggered workflow has a job {', '.join(repr(j) for j in options.jobs)}")
+            store = opening.get()  # an unusable PHEME_HOME or database stops here, before any run
             for plan in planned:
                 if cancel.is_set():
                     report.cancelled = True
@@ -316,8 +322,41 @@ def trigger_local_runs(
                     report.cancelled = True
                     break
     finally:
-        store.close()
+        opening.close()
     return report
+
+
+class _BackgroundStore:
+    """Opens the store in a thread while git and the loader work.
+
+    Why: importing SQLAlchemy and checking the schema takes a few hundred
+    milliseconds, and the git calls before it mostly wait on subprocesses. The
+    error of an unusable store is raised by :meth:`get`, before any run starts.
+    """
+
+    def __init__(self, url: str | None) -> None:
+        self._url = url
+        self._store: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._open, name="pheme-store-open", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        try:
+            self._store = _open_store(self._url)
+        except BaseException as exc:  # re-raised in the caller's thread by get()
+            self._error = exc
+
+    def get(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._store
+
+    def close(self) -> None:
+        self._thread.join()
+        if self._store is not None:
+            self._store.close()
 
 
 def _input_text(value: Any) -> str:

@@ -3,9 +3,10 @@
 Why a thread: observers are called on the runner's event loop and must be
 cheap, while the store does SQL and log compression. The recorder therefore
 only puts events on a BOUNDED queue; its own thread drains it in order. When
-the writer falls behind (a step printing millions of lines), ``put`` blocks the
-producer briefly: the runner stops reading the step's pipe and the step
-itself slows down, so memory stays bounded instead of buffering the flood.
+the writer falls behind (a step printing millions of lines), the observer call
+blocks once 256 events or 100,000 log lines are pending: the runner stops
+reading the step's pipe and the step itself slows down, so memory stays
+bounded instead of buffering the flood.
 
 Consecutive status events are written in one transaction (``store.batch()``);
 log lines go through one :class:`LogWriter` per job, which stores compressed
@@ -36,6 +37,7 @@ __all__ = ["StoreRecorder"]
 
 _STOP = object()
 _IDLE_FLUSH_S = 0.5
+MAX_PENDING_LINES = 100_000  # ~10 MB of typical log text waiting for the store
 
 
 class _LogWriter(Protocol):
@@ -55,10 +57,17 @@ class StoreRecorder:
     (the run itself is never interrupted by a recording failure).
     """
 
-    def __init__(self, store: Any, run_id: int, *, max_pending: int = 256) -> None:
+    def __init__(
+        self, store: Any, run_id: int, *, max_pending: int = 256, max_pending_lines: int = MAX_PENDING_LINES
+    ) -> None:
         self._store = store
         self._run_id = run_id
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
+        # Events are bounded by count (the queue) AND log lines by number: one
+        # LogLines event may carry a 1 MiB read of a chatty step.
+        self._max_lines = max_pending_lines
+        self._pending_lines = 0
+        self._room = threading.Condition()
         self._jobs: dict[str, int] = {}
         self._steps: set[tuple[str, int]] = set()
         self._writers: dict[str, _LogWriter] = {}
@@ -85,6 +94,12 @@ class StoreRecorder:
     def __call__(self, event: Event) -> None:
         if self._error is not None or self._closed:
             return  # recording broke: keep the run going, close() reports it
+        if isinstance(event, LogLines):
+            count = len(event.lines)
+            with self._room:
+                while self._pending_lines > self._max_lines and self._error is None and self._thread.is_alive():
+                    self._room.wait(0.1)
+                self._pending_lines += count
         self._queue.put(event)
 
     def close(self, timeout: float | None = None) -> None:
@@ -134,6 +149,8 @@ class StoreRecorder:
                     break
         except BaseException as exc:  # kept for close(); the run goes on
             self._error = exc
+            with self._room:
+                self._room.notify_all()
             self._drain()
         finally:
             self._close_writers()
@@ -153,6 +170,9 @@ class StoreRecorder:
             if isinstance(event, LogLines):
                 self._flush_status(status_events)
                 self._writer(event.job).writelines(event.lines)
+                with self._room:
+                    self._pending_lines -= len(event.lines)
+                    self._room.notify_all()
             elif isinstance(event, Annotation):
                 continue  # annotations are also ##[error] lines in the log
             else:
@@ -226,7 +246,8 @@ class StoreRecorder:
             if job.key not in self._jobs:
                 with self._store.batch():
                     self._job(job)
-            writer = self._store.log_writer(self._jobs[job.key])
+            # Chunks of up to 256 KB: a step printing 200 MB makes ~800 inserts, not ~3,000.
+            writer = self._store.log_writer(self._jobs[job.key], chunk_lines=8192, chunk_bytes=256 * 1024)
             self._writers[job.key] = writer
         return writer
 

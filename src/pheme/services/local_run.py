@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pheme.core.runs import Conclusion, RunRecord, Status
 from pheme.errors import ConfigError, PhemeError, PlanningError, Problem, UsageError, WorkflowError
 from pheme.services.cancel import Cancellation
-from pheme.services.git import NULL_SHA, GitRepo, checkout_tree, full_name_from_url, open_repo
+from pheme.services.git import NULL_SHA, CommitInfo, GitRepo, checkout_tree, full_name_from_url, open_repo
 from pheme.services.payload import RepoFacts, build_payload, pr_number
 
 if TYPE_CHECKING:
@@ -145,6 +145,8 @@ class _Facts:
     changed: tuple[str, ...]
     full_name: str
     base_branch: str
+    default_branch: str
+    head: CommitInfo
     override: Mapping[str, Any]
 
 
@@ -196,8 +198,10 @@ def _gather(options: LocalRunOptions) -> _Facts:
     base = override.get("pull_request", {}).get("base", {}).get("ref") if isinstance(
         override.get("pull_request"), dict
     ) and isinstance(override["pull_request"].get("base"), dict) else None
-    base_branch = base if isinstance(base, str) and base else (repo.default_branch() or "main")
-    return _Facts(repo, sha, ref, before, changed, full_name, base_branch, override)
+    default_branch = repo.default_branch() or "main"
+    base_branch = base if isinstance(base, str) and base else default_branch
+    head = repo.commit(sha) if sha != NULL_SHA else CommitInfo(NULL_SHA, NULL_SHA, "", "", "", "", "", "")
+    return _Facts(repo, sha, ref, before, changed, full_name, base_branch, default_branch, head, override)
 
 
 # -------------------------------------------------------------------- workflows
@@ -388,8 +392,8 @@ def _event_ref(event: str, facts: _Facts, payload: Mapping[str, Any]) -> str:
 def _payload(options: LocalRunOptions, facts: _Facts, rel: str) -> dict[str, Any]:
     repo_facts = RepoFacts(
         full_name=facts.full_name,
-        default_branch=facts.repo.default_branch() or facts.base_branch,
-        head=facts.repo.commit(facts.sha) if facts.sha != NULL_SHA else _no_commit(),
+        default_branch=facts.default_branch,
+        head=facts.head,
         before=facts.before,
         ref=facts.ref,
         changed_files=facts.changed,
@@ -398,12 +402,6 @@ def _payload(options: LocalRunOptions, facts: _Facts, rel: str) -> dict[str, Any
         workflow_file=rel,
     )
     return build_payload(options.event, repo_facts, facts.override)
-
-
-def _no_commit() -> Any:
-    from pheme.services.git import CommitInfo
-
-    return CommitInfo(NULL_SHA, NULL_SHA, "", "", "", "", "", "")
 
 
 def _run_one(

@@ -14,6 +14,7 @@ without HTTP. The CLI commands that only touch the database
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -59,6 +60,9 @@ class PipelineServer:
         self.box = SecretBox(server_key(settings))
         self.metrics = ServerMetrics()
         self.metrics.track_queue_depth(self._queue_depth)
+        from pheme.services.server_git import Mirrors
+
+        self.mirrors = Mirrors(settings.server_dir())
         self._workers = workers
         self._started = False
         self._lock = threading.Lock()
@@ -246,6 +250,57 @@ class PipelineServer:
         return {k: v.decode("utf-8") for k, v in self.sstore.values("variable", scope).items()}
 
     # ---------------------------------------------------------------------- runs
+
+    def enqueue(self, new_runs: Any, *, delivery: tuple[str, str, int | None] | None = None) -> Any:
+        """Store runs (and the delivery) in one transaction, apply concurrency groups, wake the executor.
+
+        A newer run of a concurrency group cancels the group's older pending
+        runs; with ``cancel-in-progress`` also its running ones (GitHub's rule).
+        """
+        from pheme.services.server_runs import cancel as cancel_run
+
+        new_runs = list(new_runs)
+        outcome = self.sstore.enqueue(new_runs, delivery=delivery)
+        if outcome.duplicate or not outcome.run_ids:
+            return outcome
+        for new, run_id in zip(new_runs, outcome.run_ids, strict=True):
+            group = new.concurrency_group
+            if group is None:
+                continue
+            for older in self.sstore.entries("queued", group=group):
+                if older.run_id < run_id and self.sstore.cancel_queued(
+                    older.run_id, f"cancelled: a newer run ({run_id}) of concurrency group {group} is pending"
+                ):
+                    self.after_run_finished(older.run_id)
+            if new.cancel_in_progress:
+                for running in self.sstore.entries("running", group=group):
+                    if running.run_id < run_id:
+                        self.sstore.audit("pheme", "run.cancel", f"run {running.run_id}",
+                                          {"reason": f"cancel-in-progress by run {run_id}"})  # fmt: skip
+                        with contextlib.suppress(Exception):
+                            cancel_run(self, running.run_id, actor="pheme")
+        if self.feedback is not None:
+            for new, run_id in zip(new_runs, outcome.run_ids, strict=True):
+                self._queued_status(new, run_id)
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+        return outcome
+
+    def _queued_status(self, new: Any, run_id: int) -> None:
+        with contextlib.suppress(Exception):
+            repo = self.sstore.get_repo(new.repo_id)
+            if self.github_token(repo):
+                self.feedback.run_queued(self.store.get_run(run_id), repo)
+
+    def after_run_finished(self, run_id: int) -> None:
+        """Commit status and notifications for a completed run."""
+        if self.feedback is None:
+            return
+        with contextlib.suppress(Exception):
+            run = self.store.get_run(run_id)
+            repo_id, _ = self.sstore.run_context(run_id)
+            repo = self.sstore.get_repo(repo_id) if repo_id is not None else None
+            self.feedback.run_finished(run, repo)
 
     def run_json(self, run: RunRecord, repo: str | None, actor: str | None) -> dict[str, Any]:
         """``pheme run --json``'s run object plus the server's fields."""

@@ -41,7 +41,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -67,11 +67,20 @@ class EnvironmentConfig(BaseModel):
 
 
 class NotificationConfig(BaseModel):
-    url: str
-    secret_env: str | None = None
+    """An outgoing webhook. Its HMAC key is ``secret`` or read from ``secret_env`` (one is required)."""
+
+    url: str = Field(pattern=r"^https?://\S+$")
+    secret: SecretStr | None = None
+    secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     events: list[NotificationEvent] = Field(
         default_factory=lambda: ["run_failed", "run_succeeded", "waiting_for_approval"]
     )
+
+    @model_validator(mode="after")
+    def _signed(self) -> NotificationConfig:
+        if self.secret is None and self.secret_env is None:
+            raise ValueError("a notification needs 'secret' or 'secret_env' (its payloads are signed)")
+        return self
 
 
 class ServerSettings(BaseSettings):

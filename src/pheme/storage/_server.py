@@ -427,6 +427,12 @@ class ServerStore:
             raise
         return DeliveryOutcome(False, tuple(created))
 
+    def delivery_runs(self, delivery_id: str) -> tuple[int, ...] | None:
+        """The runs a delivery id created, or None if it was never seen."""
+        with self._conn(write=False) as conn:
+            seen = conn.execute(select(deliveries_t.c.run_ids).where(deliveries_t.c.delivery_id == delivery_id)).first()
+        return None if seen is None else tuple(seen.run_ids or ())
+
     def queue_entry(self, run_id: int) -> QueueEntry:
         with self._conn(write=False) as conn:
             row = conn.execute(select(queue_t).where(queue_t.c.run_id == run_id)).first()

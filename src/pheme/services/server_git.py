@@ -1,0 +1,194 @@
+"""The server's copy of each repository: a bare mirror it fetches into, reads
+workflow files from, and checks commits out of.
+
+Why a mirror even for a local SOURCE: the server must read the workflow files
+*of the pushed commit* (not of whatever is checked out), keep working while
+the source is being pushed to, and treat local paths and git URLs alike.
+``git fetch`` into ``<server dir>/mirrors/<repo id>.git`` happens only when a
+commit is not there yet, so a burst of webhooks for known commits costs no
+git process at all: workflow files are cached per (repository, commit).
+
+Checkouts are ``git worktree add --detach`` from the mirror (a ``.git`` is
+there, as after actions/checkout), removed after the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+from pheme.errors import ConfigError
+
+__all__ = ["WORKFLOWS_DIR", "Mirror", "Mirrors"]
+
+WORKFLOWS_DIR = ".github/workflows"
+NULL_SHA = "0" * 40
+_CACHE_SIZE = 256
+
+
+def _git(args: list[str], *, git_dir: Path | None = None, input_: bytes | None = None, check: bool = True) -> bytes:
+    env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+    env.pop("GIT_DIR", None)
+    base = ["git", "-c", "core.hooksPath=/dev/null", "-c", "protocol.file.allow=always"]
+    if git_dir is not None:
+        base += ["--git-dir", str(git_dir)]
+    try:
+        proc = subprocess.run([*base, *args], capture_output=True, input=input_, env=env, check=False)
+    except FileNotFoundError:
+        raise ConfigError("git is not installed (the 'git' command was not found)") from None
+    if check and proc.returncode != 0:
+        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ConfigError(f"git {args[0]}: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+    return proc.stdout
+
+
+class Mirror:
+    """One repository's bare mirror. Thread-safe (one lock per mirror)."""
+
+    def __init__(self, path: Path, source: str) -> None:
+        self.path = path
+        self.source = source
+        self._lock = threading.RLock()
+        self._workflows: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._changed: OrderedDict[tuple[str | None, str], tuple[str, ...]] = OrderedDict()
+
+    def _ensure_init(self) -> None:
+        if not (self.path / "HEAD").exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _git(["init", "--quiet", "--bare", str(self.path)])
+
+    def fetch(self) -> None:
+        with self._lock:
+            self._ensure_init()
+            _git(
+                ["fetch", "--quiet", "--force", "--prune", "--no-tags", self.source,
+                 "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+refs/pull/*/head:refs/pull/*/head"],
+                git_dir=self.path,
+            )  # fmt: skip
+
+    def _exists(self, sha: str) -> bool:
+        proc = subprocess.run(
+            ["git", "--git-dir", str(self.path), "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True, check=False
+        )
+        return proc.returncode == 0
+
+    def ensure(self, sha: str | None = None) -> None:
+        """Fetch if the mirror is empty or lacks ``sha``."""
+        with self._lock:
+            if sha is None or not (self.path / "HEAD").exists() or not self._exists(sha):
+                self.fetch()
+            if sha is not None and not self._exists(sha):
+                raise ConfigError(f"commit {sha[:12]} is not in {self.source}")
+
+    def resolve(self, ref: str) -> str:
+        """A commit sha for a branch, tag, full ref or sha (fetching first)."""
+        self.ensure()
+        candidates = [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}", ref]
+        for candidate in candidates:
+            out = _git(["rev-parse", "--verify", "-q", f"{candidate}^{{commit}}"], git_dir=self.path, check=False)
+            if out.strip():
+                return out.decode().strip()
+        raise ConfigError(f"unknown ref {ref!r} in {self.source}")
+
+    def workflow_files(self, sha: str) -> dict[str, str]:
+        """``{".github/workflows/x.yml": text}`` of commit ``sha`` (cached)."""
+        with self._lock:
+            cached = self._workflows.get(sha)
+            if cached is not None:
+                self._workflows.move_to_end(sha)
+                return cached
+            self.ensure(sha)
+            listing = _git(["ls-tree", "-z", f"{sha}:{WORKFLOWS_DIR}"], git_dir=self.path, check=False)
+            files: dict[str, str] = {}
+            wanted: list[tuple[str, str]] = []
+            for entry in listing.split(b"\0"):
+                if not entry:
+                    continue
+                meta, _, name = entry.partition(b"\t")
+                kind_obj = meta.split()
+                name_s = name.decode("utf-8", "replace")
+                if len(kind_obj) == 3 and kind_obj[1] == b"blob" and name_s.endswith((".yml", ".yaml")):
+                    wanted.append((f"{WORKFLOWS_DIR}/{name_s}", kind_obj[2].decode()))
+            if wanted:
+                out = _git(["cat-file", "--batch"], git_dir=self.path, input_="".join(f"{o}\n" for _, o in wanted).encode())
+                pos = 0
+                for path, _obj in wanted:
+                    header_end = out.index(b"\n", pos)
+                    size = int(out[pos:header_end].split()[2])
+                    body = out[header_end + 1 : header_end + 1 + size]
+                    pos = header_end + 1 + size + 1
+                    files[path] = body.decode("utf-8", "replace")
+            self._workflows[sha] = files
+            if len(self._workflows) > _CACHE_SIZE:
+                self._workflows.popitem(last=False)
+            return files
+
+    def changed_files(self, before: str | None, after: str) -> tuple[str, ...]:
+        """Files changed by ``before..after`` (every file when there is no ``before``)."""
+        key = (before, after)
+        with self._lock:
+            cached = self._changed.get(key)
+            if cached is not None:
+                return cached
+            self.ensure(after)
+            if before is None or before == NULL_SHA or not self._exists(before):
+                out = _git(["ls-tree", "-r", "-z", "--name-only", after], git_dir=self.path)
+            else:
+                out = _git(["diff", "--no-renames", "-z", "--name-only", before, after], git_dir=self.path)
+            result = tuple(p for p in out.decode("utf-8", "replace").split("\0") if p)
+            self._changed[key] = result
+            if len(self._changed) > _CACHE_SIZE:
+                self._changed.popitem(last=False)
+            return result
+
+    def commit_info(self, sha: str) -> dict[str, str]:
+        out = _git(["log", "-1", "--format=%H%x1f%s%x1f%an%x1f%ae%x1f%cI", sha], git_dir=self.path, check=False)
+        parts = out.decode("utf-8", "replace").strip().split("\x1f")
+        if len(parts) != 5:
+            return {"id": sha}
+        return {"id": parts[0], "message": parts[1], "author": parts[2], "email": parts[3], "timestamp": parts[4]}
+
+    @contextlib.contextmanager
+    def checkout(self, sha: str, parent: Path, name: str) -> Iterator[Path]:
+        """A detached worktree of ``sha`` under ``parent``, removed afterwards."""
+        self.ensure(sha)
+        parent.mkdir(parents=True, exist_ok=True)
+        base = Path(tempfile.mkdtemp(prefix="ws-", dir=parent))
+        workspace = base / name
+        with self._lock:
+            try:
+                _git(["worktree", "add", "--quiet", "--detach", str(workspace), sha], git_dir=self.path)
+            except BaseException:
+                shutil.rmtree(base, ignore_errors=True)
+                raise
+        try:
+            yield workspace
+        finally:
+            with self._lock:
+                _git(["worktree", "remove", "--force", "--force", str(workspace)], git_dir=self.path, check=False)
+                shutil.rmtree(base, ignore_errors=True)
+                _git(["worktree", "prune"], git_dir=self.path, check=False)
+
+
+class Mirrors:
+    """Mirrors by repository id, under ``<server dir>/mirrors``."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._mirrors: dict[int, Mirror] = {}
+        self._lock = threading.Lock()
+
+    def get(self, repo_id: int, source: str) -> Mirror:
+        with self._lock:
+            mirror = self._mirrors.get(repo_id)
+            if mirror is None or mirror.source != source:
+                mirror = Mirror(self.base / "mirrors" / f"{repo_id}.git", source)
+                self._mirrors[repo_id] = mirror
+            return mirror

@@ -1,0 +1,279 @@
+"""The server's run use cases: plan runs for an event, dispatch, cancel, re-run.
+
+    plan_runs(server, repo, "push", payload, sha=..., ref=..., before=..., actor=...) -> [NewRun]
+    dispatch(server, "owner/repo", "deploy.yml", "main", {"level": "3"}, actor="alice") -> [run ids]
+    cancel(server, run_id, actor="alice")
+    rerun(server, run_id, failed_only=True, actor="alice") -> new run id
+
+Reuses the workflow loader (``parse_workflow``) and trigger matching
+(``match_event``) exactly as ``pheme run`` does; only where the files come
+from differs (the server's mirror of the repository, at the event's commit).
+Invalid workflow files are skipped with a log line (they never block the
+valid ones), as on GitHub.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pheme.core.server import RepoRecord
+from pheme.errors import PlanningError, UsageError, WorkflowError
+
+__all__ = ["cancel", "concurrency_of", "dispatch", "load_workflow", "plan_runs", "rerun"]
+
+log = logging.getLogger("pheme.server.runs")
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(path: str, text: str) -> Any:
+    from pheme.core.workflow import parse_workflow
+
+    try:
+        return parse_workflow(text, path)
+    except WorkflowError as exc:
+        return exc
+
+
+def load_workflow(path: str, text: str) -> Any:
+    """The parsed workflow (cached by content); raises WorkflowError."""
+    result = _parse(path, text)
+    if isinstance(result, WorkflowError):
+        raise result
+    return result
+
+
+def _short(ref: str) -> str:
+    for prefix in ("refs/heads/", "refs/tags/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    return ref
+
+
+def concurrency_of(
+    workflow: Any, repo_name: str, event: str, ref: str, sha: str, payload: Mapping[str, Any], inputs: Mapping[str, Any],
+    variables: Mapping[str, str],
+) -> tuple[str | None, bool]:
+    """The workflow's ``concurrency`` group (expressions evaluated) and cancel-in-progress."""
+    spec = workflow.concurrency
+    if spec is None:
+        return None, False
+    from pheme.core.expr import EvalContext, evaluate_raw, render, truthy
+
+    pr = payload.get("pull_request") if isinstance(payload.get("pull_request"), dict) else {}
+    github = {
+        "event": dict(payload),
+        "event_name": event,
+        "ref": ref,
+        "ref_name": _short(ref),
+        "sha": sha,
+        "repository": repo_name,
+        "repository_owner": repo_name.split("/", 1)[0],
+        "workflow": workflow.display_name,
+        "head_ref": (pr.get("head") or {}).get("ref", "") if pr else "",
+        "base_ref": (pr.get("base") or {}).get("ref", "") if pr else "",
+        "actor": str((payload.get("sender") or {}).get("login", "")) if isinstance(payload.get("sender"), dict) else "",
+    }
+    ctx = EvalContext(contexts={"github": github, "inputs": dict(inputs), "vars": dict(variables)})
+    try:
+        group = render(spec.group, ctx) if "${{" in spec.group else spec.group
+        cip = spec.cancel_in_progress
+        cancel = truthy(evaluate_raw(cip, ctx)) if isinstance(cip, str) else bool(cip)
+    except Exception as exc:  # an invalid expression: no group rather than no run
+        log.warning("concurrency group not evaluated", extra={"workflow": workflow.path, "error": type(exc).__name__})
+        return None, False
+    return (f"{repo_name}:{group}" if group else None), cancel
+
+
+def plan_runs(
+    server: Any,
+    repo: RepoRecord,
+    event_name: str,
+    payload: dict[str, Any],
+    *,
+    sha: str,
+    ref: str,
+    before: str | None,
+    actor: str,
+    inputs: Mapping[str, Any] | None = None,
+    only_file: str | None = None,
+    base_ref: str | None = None,
+) -> list[Any]:
+    """The runs ``event_name`` starts in ``repo`` at ``sha`` (not yet stored)."""
+    from pheme.core.planning.triggers import Event, match_event
+    from pheme.storage.server import NewRun
+
+    mirror = server.mirrors.get(repo.id, repo.source)
+    files = mirror.workflow_files(sha)
+    changed: tuple[str, ...] | None = None
+    variables = server.variables_for(server.scope_of(repo))
+    planned: list[Any] = []
+    for path, text in sorted(files.items()):
+        if only_file is not None and path != only_file:
+            continue
+        try:
+            workflow = load_workflow(path, text)
+        except WorkflowError as exc:
+            log.warning("invalid workflow skipped", extra={"repo": repo.name, "file": path, "problem": str(exc)})
+            continue
+        trigger = workflow.on.get(event_name)
+        if trigger is None:
+            continue
+        if changed is None and (trigger.paths is not None or trigger.paths_ignore is not None):
+            changed = mirror.changed_files(before, sha)
+        event = Event(
+            name=event_name,
+            ref=ref,
+            changed_files=changed,
+            action=payload.get("action") if isinstance(payload.get("action"), str) else None,
+            payload=payload,
+            base_ref=base_ref,
+        )
+        if not match_event(workflow, event):
+            continue
+        run_inputs: dict[str, Any] = {}
+        run_payload = payload
+        if event_name == "workflow_dispatch":
+            from pheme.core.planning.triggers import resolve_dispatch_inputs
+
+            try:
+                run_inputs = dict(resolve_dispatch_inputs(trigger, dict(inputs or {})))
+            except PlanningError as exc:
+                raise UsageError(f"{path}: {exc}") from None
+            run_payload = {**payload, "inputs": {k: _text(v) for k, v in run_inputs.items()}, "workflow": path}
+        group, cancel_in_progress = concurrency_of(
+            workflow, repo.name, event_name, ref, sha, run_payload, run_inputs, variables
+        )
+        planned.append(
+            NewRun(
+                repo_id=repo.id,
+                workflow=workflow.display_name,
+                file=path,
+                event=event_name,
+                ref=ref,
+                sha=sha,
+                actor=actor,
+                payload=run_payload,
+                inputs=run_inputs,
+                concurrency_group=group,
+                cancel_in_progress=cancel_in_progress,
+            )
+        )
+    return planned
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _find_workflow_file(files: Mapping[str, str], wanted: str) -> str:
+    if wanted in files:
+        return wanted
+    by_base = [p for p in files if p.rsplit("/", 1)[-1] == wanted]
+    if len(by_base) == 1:
+        return by_base[0]
+    for path, text in files.items():
+        try:
+            if load_workflow(path, text).display_name == wanted:
+                return path
+        except WorkflowError:
+            continue
+    raise UsageError(f"no workflow {wanted!r} (workflows: {', '.join(sorted(files)) or 'none'})")
+
+
+def dispatch(
+    server: Any, repo_name: str, workflow: str, ref: str, inputs: Mapping[str, Any], *, actor: str
+) -> list[int]:
+    """A ``workflow_dispatch`` run of ``workflow`` on ``ref``; returns the new run ids."""
+    repo = server.sstore.get_repo(repo_name)
+    mirror = server.mirrors.get(repo.id, repo.source)
+    mirror.fetch()
+    sha = mirror.resolve(ref)
+    full_ref = ref if ref.startswith("refs/") else (f"refs/heads/{ref}" if len(ref) != 40 else ref)
+    path = _find_workflow_file(mirror.workflow_files(sha), workflow)
+    workflow_obj = load_workflow(path, mirror.workflow_files(sha)[path])
+    if "workflow_dispatch" not in workflow_obj.on:
+        raise UsageError(f"{path} does not run on workflow_dispatch")
+    owner, _, name = repo.name.partition("/")
+    payload: dict[str, Any] = {
+        "ref": full_ref,
+        "repository": {"full_name": repo.name, "name": name, "owner": {"login": owner}},
+        "sender": {"login": actor},
+    }
+    new_runs = plan_runs(server, repo, "workflow_dispatch", payload, sha=sha, ref=full_ref, before=None, actor=actor,
+                         inputs=inputs, only_file=path)  # fmt: skip
+    if not new_runs:
+        raise UsageError(f"{path} is not triggered by workflow_dispatch on {full_ref}")
+    outcome = server.enqueue(new_runs)
+    server.sstore.audit(actor, "run.dispatch", f"{repo.name}/{path}", {"ref": full_ref, "runs": list(outcome.run_ids)})
+    return list(outcome.run_ids)
+
+
+def cancel(server: Any, run_id: int, *, actor: str) -> None:
+    """Cancel a queued run at once, or ask its executor to stop a running one."""
+    from pheme.core.runs import Status
+
+    run = server.store.get_run(run_id)
+    if run.status == Status.COMPLETED:
+        raise UsageError(f"run {run_id} is already completed ({run.conclusion.value if run.conclusion else ''})")
+    entry = server.sstore.queue_entry(run_id)
+    server.sstore.audit(actor, "run.cancel", f"run {run_id}")
+    if entry.state == "queued" and server.sstore.cancel_queued(run_id, f"cancelled by {actor}"):
+        server.after_run_finished(run_id)
+        return
+    server.sstore.request_cancel(run_id)
+    if server.dispatcher is not None:
+        server.dispatcher.cancel(run_id, f"cancelled by {actor}")
+
+
+def rerun(server: Any, run_id: int, *, failed_only: bool, actor: str) -> int:
+    """A new attempt of a completed run: all jobs, or only the failed ones (with their needs)."""
+    from pheme.core.runs import Conclusion, Status
+    from pheme.storage.server import NewRun
+
+    run = server.store.get_run(run_id)
+    if run.status != Status.COMPLETED:
+        raise UsageError(f"run {run_id} is still {run.status.value}: cancel it or wait for it to finish")
+    entry = server.sstore.queue_entry(run_id)
+    jobs: list[str] | None = None
+    if failed_only:
+        failed = [j.key for j in run.jobs if j.conclusion in (Conclusion.FAILURE, Conclusion.CANCELLED)]
+        if not failed:
+            raise UsageError(f"run {run_id} has no failed jobs to re-run")
+        jobs = list(dict.fromkeys(failed))
+        if entry.jobs:
+            jobs = [j for j in jobs if j in entry.jobs] or jobs
+    elif entry.jobs:
+        jobs = list(entry.jobs)
+    repo = server.sstore.get_repo(entry.repo_id)
+    files = server.mirrors.get(repo.id, repo.source).workflow_files(run.sha)
+    if run.file not in files:
+        raise UsageError(f"{run.file} no longer exists at {run.sha[:12]}")
+    workflow = load_workflow(run.file, files[run.file])
+    group, cancel_in_progress = concurrency_of(
+        workflow, repo.name, run.event, run.ref, run.sha, entry.payload, run.inputs,
+        server.variables_for(server.scope_of(repo)),
+    )  # fmt: skip
+    new = NewRun(
+        repo_id=entry.repo_id,
+        workflow=run.workflow,
+        file=run.file,
+        event=run.event,
+        ref=run.ref,
+        sha=run.sha,
+        actor=actor,
+        payload=entry.payload,
+        inputs=run.inputs,
+        attempt=entry.attempt + 1,
+        rerun_of=run_id,
+        jobs=jobs,
+        concurrency_group=group,
+        cancel_in_progress=cancel_in_progress,
+    )
+    outcome = server.enqueue([new])
+    server.sstore.audit(actor, "run.rerun", f"run {run_id}", {"failed_only": failed_only, "new_run": outcome.run_ids[0]})
+    return outcome.run_ids[0]

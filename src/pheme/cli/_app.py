@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "actions_cmd",
     "artifacts_cmd",
     "server_cmd",
+    "deploy_cmd",
 )
 
 

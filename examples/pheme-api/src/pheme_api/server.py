@@ -3,7 +3,12 @@
 Faults can be injected through the environment, so a deployment can be made to
 misbehave on purpose: ``ERROR_RATE`` (0..1, share of requests answered 500) and
 ``LATENCY_MS`` (added to every request). ``/health`` and ``/metrics`` never fail,
-so a bad version still starts and its error rate shows up in its metrics.
+so a bad version still starts and its error rate shows up in its metrics;
+``HEALTH=fail`` makes ``/health`` answer 503 (a version that never gets ready).
+
+HTTP/1.1 with keep-alive, as a service behind a proxy should speak it. On
+SIGTERM the server stops accepting, lets the requests in progress finish
+(up to 10 s) and exits: that is what makes a rolling stop lose no request.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,6 +31,31 @@ class Config:
         self.version = env.get("APP_VERSION", __version__)
         self.error_rate = min(max(float(env.get("ERROR_RATE", "0") or 0), 0.0), 1.0)
         self.latency_ms = max(float(env.get("LATENCY_MS", "0") or 0), 0.0)
+        self.healthy = env.get("HEALTH", "ok").lower() != "fail"
+
+
+class _Active:
+    """Requests in progress, so a graceful stop can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.cond = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self.cond:
+            self.count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self.cond:
+            self.count -= 1
+            self.cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: self.count == 0, timeout)
+
+
+ACTIVE = _Active()
 
 
 def make_handler(config: Config, metrics: Metrics, rng: random.Random | None = None) -> type[BaseHTTPRequestHandler]:
@@ -31,6 +63,8 @@ def make_handler(config: Config, metrics: Metrics, rng: random.Random | None = N
 
     class Handler(BaseHTTPRequestHandler):
         server_version = f"pheme-api/{config.version}"
+        protocol_version = "HTTP/1.1"  # keep-alive: every response has a Content-Length
+        timeout = 120  # an idle keep-alive connection is closed after this
 
         def log_message(self, format: str, *args: object) -> None:  # quiet by default
             if os.environ.get("ACCESS_LOG"):
@@ -45,6 +79,10 @@ def make_handler(config: Config, metrics: Metrics, rng: random.Random | None = N
             self.wfile.write(data)
 
         def do_GET(self) -> None:
+            with ACTIVE:
+                self._get()
+
+        def _get(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._send(200, metrics.render(), "text/plain; version=0.0.4")
@@ -53,7 +91,7 @@ def make_handler(config: Config, metrics: Metrics, rng: random.Random | None = N
             if config.latency_ms:
                 time.sleep(config.latency_ms / 1000)
             if path == "/health":
-                status, body = 200, {"status": "ok"}
+                status, body = (200, {"status": "ok"}) if config.healthy else (503, {"status": "failing"})
             elif path == "/version":
                 status, body = 200, {"version": config.version}
             elif path == "/":
@@ -79,9 +117,16 @@ def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
     server = serve(host, port)
     print(f"pheme-api {Config().version} listening on http://{host}:{server.server_address[1]}", flush=True)
+
+    def stop(signum: int, frame: object) -> None:
+        # shutdown() waits for serve_forever to return, so it must run in another thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        ACTIVE.wait_idle(10.0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["DEPLOYMENT_STATUSES", "STEP_OUTCOMES", "DeployStepRecord", "DeploymentRecord", "DeploymentStatus"]
+__all__ = ["DEPLOYMENT_STATUSES", "STEP_OUTCOMES", "DeployStepRecord", "DeploymentRecord", "DeploymentStatus", "record_from_json"]
 
 DeploymentStatus = Literal["in_progress", "paused", "succeeded", "failed", "aborted"]
 DEPLOYMENT_STATUSES: tuple[str, ...] = ("in_progress", "paused", "succeeded", "failed", "aborted")
@@ -92,3 +92,41 @@ class DeploymentRecord:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
+
+
+def _parse_time(text: Any) -> datetime | None:
+    return datetime.fromisoformat(text) if isinstance(text, str) and text else None
+
+
+def record_from_json(data: dict[str, Any]) -> DeploymentRecord:
+    """The inverse of :meth:`DeploymentRecord.to_json` (the agent's API speaks JSON)."""
+    steps = tuple(
+        DeployStepRecord(
+            number=int(s["number"]),
+            action=s["action"],
+            description=s["description"],
+            outcome=s["outcome"],
+            detail=s.get("detail", ""),
+            started_at=_parse_time(s.get("started_at")),
+            finished_at=_parse_time(s.get("finished_at")),
+        )
+        for s in data.get("steps") or ()
+    )
+    return DeploymentRecord(
+        id=int(data["id"]),
+        service=data["service"],
+        environment=data["environment"],
+        kind=data["kind"],
+        revision=int(data["revision"]),
+        version=data["version"],
+        strategy=data["strategy"],
+        status=data["status"],
+        commit=data.get("commit", ""),
+        triggered_by=data.get("triggered_by", ""),
+        target=data.get("target", ""),
+        reason=data.get("reason", ""),
+        previous_revision=data.get("previous_revision"),
+        created_at=_parse_time(data.get("created_at")),
+        finished_at=_parse_time(data.get("finished_at")),
+        steps=steps,
+    )

@@ -370,6 +370,35 @@ def test_a_signal_cancels_the_run_records_it_and_exits_128_plus_signal(
         assert run.conclusion == Conclusion.CANCELLED
 
 
+def test_a_second_ctrl_c_aborts_at_once_and_leaves_nothing_running(tmp_path: Path, home: Path) -> None:
+    # The step ignores SIGTERM, so a graceful cancel would wait out the 5 s kill grace.
+    wf = ("on: push\njobs:\n  stubborn:\n    runs-on: ubuntu-latest\n    steps:\n      - run: |\n"
+          "          echo started\n          exec python3 -c \"import signal, time; "
+          "signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGINT, signal.SIG_IGN); "
+          "print('ignoring', flush=True); time.sleep(120)\"\n")
+    root = make_repo(tmp_path, {".github/workflows/s.yml": wf})
+    proc = subprocess.Popen([sys.executable, "-m", "pheme", "run"], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "[stubborn] ignoring" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 4  # well inside the 5 s grace of a graceful cancel
+    assert proc.returncode == 130
+    assert "aborted (the run is recorded as cancelled)" in err
+    with open_store() as store:
+        (run,) = store.list_runs()
+        assert run.conclusion == Conclusion.CANCELLED
+    assert git(root, "worktree", "list").count("\n") == 0
+    leftover = subprocess.run(["pgrep", "-f", "signal.SIG_IGN"], capture_output=True, text=True).stdout.split()
+    assert leftover == []
+
+
 # -------------------------------------------------------------------- views
 
 

@@ -318,3 +318,22 @@ def test_parse_pairs_reads_bare_keys_from_the_environment_and_never_echoes_secre
     assert "hunter2" not in str(err.value)
     with pytest.raises(UsageError, match="--var X: expected KEY=VALUE"):
         parse_pairs(["X"], "--var")
+
+
+def test_built_in_actions_work_in_local_runs(repos: Any) -> None:
+    wf = """\
+on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - id: f
+        run: echo "files=$(ls | tr '\\n' ' ')" >> "$GITHUB_OUTPUT"
+    outputs:
+      files: ${{ steps.f.outputs.files }}
+"""
+    root = repos.make({".github/workflows/a.yml": wf, "hello.txt": "hi\n"})
+    report = run(root)
+    assert report.succeeded
+    assert "hello.txt" in outputs(report, "a")["files"].split()

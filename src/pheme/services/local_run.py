@@ -471,6 +471,7 @@ def _finish_leftovers(store: Any, run: RunRecord, conclusion: Conclusion, error:
 def _request(
     options: LocalRunOptions, facts: _Facts, tree: Path, plan: _Planned, record: RunRecord, ref: str
 ) -> Any:
+    from pheme.execution.actions import make_resolver
     from pheme.execution.runner import RunRequest
 
     actor = plan.payload.get("sender", {}).get("login") if isinstance(plan.payload.get("sender"), dict) else None
@@ -491,6 +492,8 @@ def _request(
         inputs=plan.inputs,
         jobs=list(options.jobs) or None,
         max_parallel_jobs=options.max_parallel_jobs,
+        # uses: local actions, built-ins (checkout, cache, artifacts, setup-*), vendored copies.
+        action_resolver=make_resolver(),
     )
 
 
@@ -503,7 +506,10 @@ def _execute(request: Any, observer: Any, cancel: Cancellation) -> Any:
     async def main() -> Any:
         loop = asyncio.get_running_loop()
         event = asyncio.Event()
-        unsubscribe = cancel.subscribe(lambda: loop.call_soon_threadsafe(event.set))
+        def wake() -> None:
+            loop.call_soon_threadsafe(event.set)
+
+        unsubscribe = cancel.subscribe(wake)
         try:
             return await execute(request, observer, cancel=event)
         finally:

@@ -187,21 +187,6 @@ def test_container_and_services_jobs_fail_with_a_clear_error(engine, block, mess
     assert any(line.startswith("##[error]") and message in line for line in col.lines("j"))
 
 
-def test_reusable_workflow_jobs_fail_with_a_clear_error(engine):
-    result, col = engine.run(
-        """
-on: push
-jobs:
-  call:
-    uses: octo/repo/.github/workflows/x.yml@main
-"""
-    )
-    assert result.job("call").conclusion == "failure"
-    assert any(
-        "reusable workflow 'octo/repo/.github/workflows/x.yml@main'" in line for line in col.lines("call")
-    )
-
-
 def test_an_unknown_job_in_the_filter_is_a_planning_error(engine):
     with pytest.raises(PlanningError, match="no job 'nope'"):
         engine.run("on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: echo\n", jobs=["nope"])

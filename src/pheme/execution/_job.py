@@ -47,10 +47,26 @@ from pheme.execution.events import (
 )
 from pheme.execution.masking import Masker
 
-__all__ = ["JobRun", "RunShared", "aggregate_result", "env_strings", "merged_outputs"]
+__all__ = ["JobRun", "JobScope", "RunShared", "aggregate_result", "env_strings", "merged_outputs"]
 
 DEFAULT_JOB_TIMEOUT_MINUTES = 360.0
-JobStatus = Literal["success", "failure", "cancelled"]
+JobStatus = Literal["success", "failure", "cancelled", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobScope:
+    """The workflow a job belongs to and what it was given.
+
+    For the run's own workflow that is the request's ``inputs``/``secrets``
+    and the evaluated workflow ``env``; a job of a called (reusable) workflow
+    sees the callee's file, the ``with:`` inputs, the secrets passed down and
+    the callee's own workflow ``env`` (the caller's is not propagated).
+    """
+
+    workflow: Workflow
+    inputs: Mapping[str, Any]
+    secrets: Mapping[str, str]
+    workflow_env: Mapping[str, str]
 
 
 @dataclass
@@ -75,6 +91,10 @@ class RunShared:
     @property
     def workflow(self) -> Workflow:
         return self.request.workflow
+
+    def root_scope(self) -> JobScope:
+        req = self.request
+        return JobScope(req.workflow, dict(req.inputs), dict(req.secrets), self.workflow_env)
 
     def new_job_dir(self) -> str:
         self._job_dirs += 1
@@ -116,21 +136,23 @@ class JobRun:
         strategy: Mapping[str, Any],
         needs: Mapping[str, Any],
         cancel: asyncio.Event,
+        scope: JobScope | None = None,
     ) -> None:
         self.shared = shared
+        self.scope = scope or shared.root_scope()
         self.job = job
         self.ref = ref
         self.matrix = matrix
         self.cancel = cancel
         self.masker = shared.masker.copy()
         self.emit: Callable[[Event], None] = shared.observer
-        self.defaults = merge_defaults(shared.workflow.defaults, job.defaults)
+        self.defaults = merge_defaults(self.scope.workflow.defaults, job.defaults)
         self.dir = shared.new_job_dir()
         self.temp = os.path.join(self.dir, "temp")
         self.file_commands_dir = os.path.join(self.dir, "file_commands")
         self._file_ids = 0
         self.process_groups: list[int] = []
-        self.global_env: dict[str, str] = dict(shared.workflow_env)
+        self.global_env: dict[str, str] = dict(self.scope.workflow_env)
         self._prepend_path: list[str] = []
         self._summary: list[str] = []
         self.failed = False
@@ -152,10 +174,15 @@ class JobRun:
             "strategy": dict(strategy),
             "matrix": dict(matrix) if matrix is not None else {},
             "needs": dict(needs),
-            "inputs": dict(req.inputs),
+            "inputs": dict(self.scope.inputs),
             "vars": dict(req.vars),
-            "secrets": dict(req.secrets),
+            "secrets": dict(self.scope.secrets),
         }
+
+    @property
+    def source(self) -> str:
+        """The workflow file this job comes from (for error positions)."""
+        return self.scope.workflow.path
 
     # -- services for StepRun ------------------------------------------------
     def next_file_id(self) -> int:
@@ -210,7 +237,7 @@ class JobRun:
                 self.global_env.update(env_strings(self.job.env, job_ctx))
                 timeout = self._minutes(self.job.timeout_minutes, job_ctx) or DEFAULT_JOB_TIMEOUT_MINUTES
             except ExpressionError as exc:
-                reason = expr_error(self.shared.workflow.path, "env", self.job.pos, exc)
+                reason = expr_error(self.source, "env", self.job.pos, exc)
                 self.job_error(reason)
                 self.failed = True
             else:
@@ -356,7 +383,7 @@ class JobRun:
             run_it = evaluate_condition(step.if_, ctx)
         except ExpressionError as exc:
             self.emit(StepStarted(job=self.ref, step=ref, at=now()))
-            self.step_error(ref, expr_error(self.shared.workflow.path, "if", step.pos, exc))
+            self.step_error(ref, expr_error(self.source, "if", step.pos, exc))
             self._finish_step(ref, "failure", "failure", {})
             return None
         if not run_it:
@@ -372,7 +399,7 @@ class JobRun:
             minutes = self._minutes(step.timeout_minutes, sr.expr)
             sr.timeout = minutes * 60 if minutes else None
         except ExpressionError as exc:
-            self.step_error(ref, expr_error(self.shared.workflow.path, "step", step.pos, exc))
+            self.step_error(ref, expr_error(self.source, "step", step.pos, exc))
             self._finish_step(ref, "failure", "failure", {})
             return None
         phase = await impl.main(sr)
@@ -396,7 +423,7 @@ class JobRun:
             try:
                 value = render(raw, ctx) if isinstance(raw, str) else to_string(raw)
             except ExpressionError as exc:
-                self.job_error(expr_error(self.shared.workflow.path, f"outputs.{name}", self.job.pos, exc))
+                self.job_error(expr_error(self.source, f"outputs.{name}", self.job.pos, exc))
                 self.failed = True
                 continue
             if self.masker.contains_secret(value):

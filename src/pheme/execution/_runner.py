@@ -6,6 +6,12 @@ starts while an unrelated long job still runs. A semaphore caps the number of
 job instances running at the same time (``max_parallel_jobs``, default the
 CPU count); a matrix job's ``strategy.max-parallel`` caps its siblings.
 
+A job that calls a reusable workflow (``uses: ./.github/workflows/x.yml``)
+takes no slot itself: the called workflow's jobs are scheduled in a scope of
+their own (:class:`_Scope`), reported as ``<caller> / <job>``, and the
+caller's result and outputs (for ``needs.<caller>``) come from them — see
+:mod:`pheme.execution._reusable` for the rules at the call boundary.
+
 Everything runs inside one ``asyncio.TaskGroup`` and the per-run temporary
 directory is removed in ``finally`` whatever happens.
 """
@@ -26,10 +32,32 @@ from pathlib import Path
 from typing import Any
 
 from pheme.core.planning.matrix import combination_label, plan_strategy
-from pheme.core.workflow.model import Environment, Job, Workflow
-from pheme.errors import ExpressionError, PlanningError
+from pheme.core.workflow.model import Environment, Job, Pos, Workflow
+from pheme.errors import (
+    ExecutionError,
+    ExpressionError,
+    PhemeError,
+    PlanningError,
+    WorkflowError,
+)
 from pheme.execution._expr import EvalContext, evaluate_condition, evaluate_raw, render, to_string
-from pheme.execution._job import JobRun, JobStatus, RunShared, aggregate_result, env_strings, merged_outputs
+from pheme.execution._job import (
+    JobRun,
+    JobScope,
+    JobStatus,
+    RunShared,
+    aggregate_result,
+    env_strings,
+    merged_outputs,
+)
+from pheme.execution._reusable import (
+    WorkflowLoader,
+    call_inputs,
+    call_outputs,
+    call_secrets,
+    default_loader,
+    max_nested_calls,
+)
 from pheme.execution._steprun import now
 from pheme.execution._steps import OfflineActionResolver, expr_error
 from pheme.execution._types import JobGate, JobResult, RunRequest, RunResult
@@ -92,6 +120,8 @@ def select_jobs(workflow: Workflow, wanted: Sequence[str] | None) -> list[str]:
 
 
 class _Run:
+    """Run-wide state: the request, the observer, the slots, what was reported."""
+
     def __init__(
         self, request: RunRequest, observer: RunObserver, cancel: asyncio.Event, run_dir: str
     ) -> None:
@@ -99,15 +129,14 @@ class _Run:
         self.observer = observer
         self.cancel = cancel
         self.run_dir = run_dir
-        self.results: dict[str, list[JobResult]] = {}
-        self.done: dict[str, asyncio.Event] = {}
-        self.order: list[JobResult] = []
-        self.active: set[asyncio.Event] = set()
         cpu = os.cpu_count() or 2
         self.slots = asyncio.Semaphore(max(1, request.max_parallel_jobs or cpu))
         self.keys: set[str] = set()
-        self.positions: dict[str, int] = {}  # job key -> matrix index, to report in matrix order
+        # Reported job instances with their place in the listing: (job index, matrix index)
+        # for the run's own jobs, the caller's place + the same pair for a called workflow's.
+        self.reported: list[tuple[tuple[int, ...], JobResult]] = []
         self.shared: RunShared | None = None
+        self.load_workflow: WorkflowLoader = request.load_workflow or default_loader(request.workspace)
 
     # -- setup -----------------------------------------------------------------
     def prepare(self) -> RunShared:
@@ -123,14 +152,7 @@ class _Run:
         debug = any(
             str(src.get("ACTIONS_STEP_DEBUG", "")).lower() == "true" for src in (req.secrets, req.vars)
         )
-        base_ctx = {
-            "github": _github_light(req),
-            "secrets": dict(req.secrets),
-            "inputs": dict(req.inputs),
-            "vars": dict(req.vars),
-        }
-        workflow_env = env_strings(req.workflow.env, EvalContext(contexts=base_ctx))
-        workflow_env.update(req.env)
+        workflow_env = self.workflow_env(req.workflow, dict(req.inputs), dict(req.secrets))
         self.shared = RunShared(
             request=req,
             observer=self.observer,
@@ -147,24 +169,20 @@ class _Run:
         )
         return self.shared
 
-    # -- helpers ---------------------------------------------------------------
-    def finish(self, job_id: str, result: JobResult) -> None:
-        self.results.setdefault(job_id, []).append(result)
-        self.order.append(result)
-
-    def not_run(self, job: Job, conclusion: Conclusion, reason: str | None, error: str | None = None) -> None:
-        ref = JobRef(key=self.unique_key(job.id), job_id=job.id, name=job.display_name)
-        if error:
-            assert self.shared is not None
-            message = self.shared.masker.mask(error)
-            self.observer(LogLines(job=ref, lines=[f"##[error]{message}"]))
-            self.observer(Annotation(job=ref, level="error", message=message))
-        self.observer(
-            JobFinished(job=ref, conclusion=conclusion, outputs={}, at=now(), started=False, reason=reason)
-        )
-        self.finish(
-            job.id, JobResult(ref.key, job.id, ref.name, None, conclusion, started=False, reason=reason)
-        )
+    def workflow_env(
+        self, workflow: Workflow, inputs: Mapping[str, Any], secrets: Mapping[str, str]
+    ) -> dict[str, str]:
+        """A workflow's ``env`` (contexts: github, inputs, secrets, vars), then the ``--env`` overrides."""
+        req = self.request
+        ctx = {
+            "github": _github_light(req),
+            "secrets": dict(secrets),
+            "inputs": dict(inputs),
+            "vars": dict(req.vars),
+        }
+        env = env_strings(workflow.env, EvalContext(contexts=ctx))
+        env.update(req.env)
+        return env
 
     def unique_key(self, key: str) -> str:
         candidate, n = key, 1
@@ -173,6 +191,111 @@ class _Run:
             candidate = f"{key} #{n}"
         self.keys.add(candidate)
         return candidate
+
+    def report(self, position: tuple[int, ...], result: JobResult) -> None:
+        self.reported.append((position, result))
+
+    def ordered(self) -> list[JobResult]:
+        return [r for _, r in sorted(self.reported, key=lambda item: item[0])]
+
+
+class _Scope:
+    """The jobs of one workflow file: the run's own, or a called workflow's.
+
+    A called workflow's jobs are scheduled exactly like the caller's (each
+    waits for its own ``needs``), report as ``<caller> / <job>``, and see
+    the inputs and secrets the caller passed. ``cancel`` is the run's cancel
+    event for the root scope and the calling job instance's for a callee, so
+    cancelling the run or a fail-fast sibling of the caller reaches them.
+    """
+
+    def __init__(
+        self,
+        run: _Run,
+        workflow: Workflow,
+        *,
+        inputs: Mapping[str, Any],
+        secrets: Mapping[str, str],
+        workflow_env: Mapping[str, str],
+        cancel: asyncio.Event,
+        depth: int = 0,
+        key_prefix: str = "",
+        name_prefix: str = "",
+        report_id: str | None = None,
+        position: tuple[int, ...] = (),
+    ) -> None:
+        self.run = run
+        self.workflow = workflow
+        self.inputs = dict(inputs)
+        self.secrets = dict(secrets)
+        self.workflow_env = dict(workflow_env)
+        self.cancel = cancel
+        self.depth = depth
+        self.key_prefix = key_prefix
+        self.name_prefix = name_prefix
+        self.report_id = report_id
+        self.position = position
+        self.order = {jid: i for i, jid in enumerate(workflow.jobs)}
+        self.results: dict[str, list[JobResult]] = {}
+        self.done: dict[str, asyncio.Event] = {}
+        self.active: set[asyncio.Event] = set()
+
+    @property
+    def request(self) -> RunRequest:
+        return self.run.request
+
+    @property
+    def observer(self) -> RunObserver:
+        return self.run.observer
+
+    @property
+    def shared(self) -> RunShared:
+        assert self.run.shared is not None
+        return self.run.shared
+
+    async def run_all(self, selected: Sequence[str]) -> None:
+        self.done = {jid: asyncio.Event() for jid in selected}
+        watcher = asyncio.create_task(self.watch_cancel())
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for jid in selected:
+                    tg.create_task(self.run_job(jid))
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def watch_cancel(self) -> None:
+        await self.cancel.wait()
+        for event in list(self.active):
+            event.set()
+
+    # -- helpers ---------------------------------------------------------------
+    def job_id_of(self, job: Job) -> str:
+        return self.report_id or job.id
+
+    def finish(self, job: Job, result: JobResult, index: int, *, reported: bool = True) -> None:
+        self.results.setdefault(job.id, []).append(result)
+        if reported:
+            self.run.report((*self.position, self.order.get(job.id, 0), index), result)
+
+    def fail_lines(self, ref: JobRef, lines: Sequence[str]) -> None:
+        messages = [self.shared.masker.mask(line) for line in lines]
+        self.observer(LogLines(job=ref, lines=[f"##[error]{m}" for m in messages]))
+        for message in messages:
+            self.observer(Annotation(job=ref, level="error", message=message))
+
+    def not_run(self, job: Job, conclusion: Conclusion, reason: str | None, error: str | None = None) -> None:
+        key = self.run.unique_key(self.key_prefix + job.id)
+        ref = JobRef(key=key, job_id=self.job_id_of(job), name=self.name_prefix + job.display_name)
+        if error:
+            self.fail_lines(ref, [error])
+        self.observer(
+            JobFinished(job=ref, conclusion=conclusion, outputs={}, at=now(), started=False, reason=reason)
+        )
+        self.finish(
+            job, JobResult(ref.key, ref.job_id, ref.name, None, conclusion, started=False, reason=reason), 0
+        )
 
     def needs_context(self, job: Job) -> dict[str, Any]:
         return {
@@ -183,13 +306,38 @@ class _Run:
             for n in job.needs
         }
 
+    def ancestors(self, job: Job) -> set[str]:
+        seen: set[str] = set()
+        todo = list(job.needs)
+        while todo:
+            jid = todo.pop()
+            if jid not in seen and jid in self.workflow.jobs:
+                seen.add(jid)
+                todo.extend(self.workflow.jobs[jid].needs)
+        return seen
+
+    def job_status(self, job: Job, needs: Mapping[str, Any]) -> JobStatus:
+        """What ``success()``/``failure()``/``cancelled()`` say in a job's ``if:``.
+
+        GitHub: ``failure()`` is true when any *ancestor* job failed;
+        ``success()`` only when every need succeeded — a skipped need makes
+        it false (the reason ``!failure() && !cancelled()`` is the usual way to
+        run after a skipped job).
+        """
+        if self.cancel.is_set():
+            return "cancelled"
+        if any(aggregate_result(self.results.get(a, [])) == "failure" for a in self.ancestors(job)):
+            return "failure"
+        if all(v["result"] == "success" for v in needs.values()):
+            return "success"
+        return "skipped"
+
     def job_ctx(self, job: Job, needs: Mapping[str, Any], status: JobStatus, **extra: Any) -> EvalContext:
-        assert self.shared is not None
         req = self.request
         contexts: dict[str, Any] = {
             "github": {**_github_light(req), "job": job.id},
             "needs": dict(needs),
-            "inputs": dict(req.inputs),
+            "inputs": dict(self.inputs),
             "vars": dict(req.vars),
             **extra,
         }
@@ -197,7 +345,7 @@ class _Run:
 
     # -- one job id (all its instances) -------------------------------------
     async def run_job(self, job_id: str) -> None:
-        job = self.request.workflow.jobs[job_id]
+        job = self.workflow.jobs[job_id]
         try:
             for need in job.needs:
                 await self.done[need].wait()
@@ -209,13 +357,7 @@ class _Run:
         needs = self.needs_context(job)
         results = [v["result"] for v in needs.values()]
         cancelled = self.cancel.is_set()
-        status: JobStatus
-        if cancelled:
-            status = "cancelled"
-        elif "failure" in results:
-            status = "failure"
-        else:
-            status = "success"
+        status = self.job_status(job, needs)
         cond = job.if_
         implicit = not (isinstance(cond, str) and any(f in cond.replace(" ", "") for f in _STATUS_FUNCS))
         try:
@@ -224,9 +366,7 @@ class _Run:
             else:
                 run_it = evaluate_condition(cond, self.job_ctx(job, needs, status))
         except ExpressionError as exc:
-            self.not_run(
-                job, "failure", "invalid if", expr_error(self.request.workflow.path, "if", job.pos, exc)
-            )
+            self.not_run(job, "failure", "invalid if", expr_error(self.workflow.path, "if", job.pos, exc))
             return
         if not run_it:
             cancelled = self.cancel.is_set()
@@ -291,7 +431,21 @@ class _Run:
                 name = render(job.name, ctx)
         elif label:
             name = f"{name} {label}"
-        return self.unique_key(key), name
+        return self.run.unique_key(self.key_prefix + key), self.name_prefix + name
+
+    def _cancelled_before_start(
+        self, job: Job, ref: JobRef, combo: dict[str, Any] | None, index: int
+    ) -> None:
+        self.observer(
+            JobFinished(
+                job=ref, conclusion="cancelled", outputs={}, at=now(), started=False, reason="cancelled"
+            )
+        )
+        self.finish(
+            job,
+            JobResult(ref.key, ref.job_id, ref.name, combo, "cancelled", started=False, reason="cancelled"),
+            index,
+        )
 
     async def _instance(
         self,
@@ -305,61 +459,191 @@ class _Run:
         fail_fast: bool,
         approved_cancelled: bool,
     ) -> None:
-        assert self.shared is not None
         cancel = siblings[index]
         key, name = self._names(job, combo, needs)
-        self.positions[key] = index
-        ref = JobRef(key=key, job_id=job.id, name=name, matrix=combo)
-        shared = self.shared
-        if self.request.before_job is not None and not cancel.is_set() and not (
-            self.cancel.is_set() and not approved_cancelled
-        ):
-            gate = await self._gate(job, ref, needs, combo)
-            if gate.decision == "rejected":
-                message = shared.masker.mask(gate.reason or f"job '{job.id}' was rejected")
-                self.observer(LogLines(job=ref, lines=[f"##[error]{message}"]))
-                self.observer(Annotation(job=ref, level="error", message=message))
-                self.observer(
-                    JobFinished(job=ref, conclusion="failure", outputs={}, at=now(), started=False, reason="rejected")
-                )
-                self.finish(job.id, JobResult(key, job.id, name, combo, "failure", started=False, reason="rejected"))
-                return
-            shared = self._scoped(gate)
-        async with limit, self.slots:
-            # A job approved after the run was cancelled (``if: always()``) runs;
-            # one approved before it, still waiting for a slot, does not.
-            if self.cancel.is_set() and not approved_cancelled:
-                cancel.set()
-            if cancel.is_set():
-                self.observer(
-                    JobFinished(
-                        job=ref,
-                        conclusion="cancelled",
-                        outputs={},
-                        at=now(),
-                        started=False,
-                        reason="cancelled",
+        ref = JobRef(key=key, job_id=self.job_id_of(job), name=name, matrix=combo)
+        if job.uses:
+            async with limit:
+                if self.cancel.is_set() and not approved_cancelled:
+                    cancel.set()
+                if cancel.is_set():
+                    self._cancelled_before_start(job, ref, combo, index)
+                    return
+                self.active.add(cancel)
+                try:
+                    result = await self._call(job, ref, combo, strategy, needs, cancel, index)
+                finally:
+                    self.active.discard(cancel)
+        else:
+            shared = self.shared
+            scope = JobScope(self.workflow, self.inputs, self.secrets, self.workflow_env)
+            if (
+                self.request.before_job is not None
+                and not cancel.is_set()
+                and not (self.cancel.is_set() and not approved_cancelled)
+            ):
+                gate = await self._gate(job, ref, needs, combo)
+                if gate.decision == "rejected":
+                    message = gate.reason or f"job '{job.id}' was rejected"
+                    self.fail_lines(ref, [message])
+                    self.observer(
+                        JobFinished(
+                            job=ref,
+                            conclusion="failure",
+                            outputs={},
+                            at=now(),
+                            started=False,
+                            reason="rejected",
+                        )
                     )
-                )
-                self.finish(
-                    job.id,
-                    JobResult(key, job.id, name, combo, "cancelled", started=False, reason="cancelled"),
-                )
-                return
-            self.active.add(cancel)
-            try:
-                run = JobRun(
-                    shared, job, ref, matrix=combo, strategy=strategy, needs=needs, cancel=cancel
-                )
-                result = await run.run()
-            finally:
-                self.active.discard(cancel)
-        self.finish(job.id, result)
+                    self.finish(
+                        job,
+                        JobResult(key, ref.job_id, name, combo, "failure", started=False, reason="rejected"),
+                        index,
+                    )
+                    return
+                shared, scope = self._scoped(gate, scope)
+            async with limit, self.run.slots:
+                # A job approved after the run was cancelled (``if: always()``) runs;
+                # one approved before it, still waiting for a slot, does not.
+                if self.cancel.is_set() and not approved_cancelled:
+                    cancel.set()
+                if cancel.is_set():
+                    self._cancelled_before_start(job, ref, combo, index)
+                    return
+                self.active.add(cancel)
+                try:
+                    run = JobRun(
+                        shared,
+                        job,
+                        ref,
+                        matrix=combo,
+                        strategy=strategy,
+                        needs=needs,
+                        cancel=cancel,
+                        scope=scope,
+                    )
+                    result = await run.run()
+                finally:
+                    self.active.discard(cancel)
+            self.finish(job, result, index)
         if result.conclusion == "failure" and fail_fast and combo is not None:
             for other in siblings:
                 if other is not cancel:
                     other.set()
 
+    # -- reusable workflows ----------------------------------------------------
+    async def _call(
+        self,
+        job: Job,
+        ref: JobRef,
+        combo: dict[str, Any] | None,
+        strategy: Mapping[str, Any],
+        needs: Mapping[str, Any],
+        cancel: asyncio.Event,
+        index: int,
+    ) -> JobResult:
+        """Run the workflow ``job`` calls, as the jobs ``<caller> / <callee job>``.
+
+        Returns the caller's own result (for ``needs.<caller>``), which is not
+        reported: the callee's jobs are. A callee that cannot start (missing,
+        invalid, wrong inputs) fails the caller with one line per problem.
+        """
+        assert job.uses is not None
+        where = (
+            f"{self.workflow.path}:{job.pos.line}:{job.pos.col}: "
+            if job.pos.line
+            else f"{self.workflow.path}: "
+        )
+        ctx = self.job_ctx(
+            job, needs, "success", matrix=dict(combo or {}), strategy=dict(strategy), secrets=self.secrets
+        )
+        try:
+            if self.depth + 1 > max_nested_calls():
+                raise ExecutionError(
+                    f"{where}Nested reusable workflow depth exceeded {max_nested_calls()}: "
+                    f"'{job.uses}' is not called"
+                )
+            try:
+                callee = self.run.load_workflow(job.uses)
+            except WorkflowError:
+                raise  # its problems carry the callee's file:line:col
+            except PhemeError as exc:
+                raise ExecutionError(f"{where}{exc}") from None
+            if "workflow_call" not in callee.on:
+                raise ExecutionError(
+                    f"{where}'{job.uses}': workflow_call key is not defined in the referenced workflow."
+                )
+            github_only = EvalContext(contexts={"github": _github_light(self.request)})
+            try:
+                inputs = call_inputs(callee, job, ctx, github_only)
+                secrets = call_secrets(callee, job, ctx, self.secrets)
+            except ExecutionError as exc:
+                raise ExecutionError(f"{where}{exc}") from None
+            try:
+                env = self.run.workflow_env(callee, inputs, secrets)
+            except ExpressionError as exc:
+                raise ExecutionError(expr_error(callee.path, "env", Pos(), exc)) from None
+            try:
+                selected = select_jobs(callee, None)
+            except PlanningError as exc:
+                raise ExecutionError(f"{callee.path}: {exc}") from None
+        except WorkflowError as exc:
+            return self._call_failed(job, ref, combo, index, [str(p) for p in exc.problems] or [str(exc)])
+        except PhemeError as exc:
+            return self._call_failed(job, ref, combo, index, [str(exc)])
+        for value in secrets.values():
+            if value:
+                self.shared.masker.add(value)
+        child = _Scope(
+            self.run,
+            callee,
+            inputs=inputs,
+            secrets=secrets,
+            workflow_env=env,
+            cancel=cancel,
+            depth=self.depth + 1,
+            key_prefix=f"{ref.key} / ",
+            name_prefix=f"{ref.name} / ",
+            report_id=self.job_id_of(job),
+            position=(*self.position, self.order.get(job.id, 0), index),
+        )
+        await child.run_all(selected)
+        every = [r for rs in child.results.values() for r in rs]
+        conclusion = aggregate_result(every)
+        jobs_ctx = {
+            jid: {"result": aggregate_result(rs), "outputs": merged_outputs(rs)}
+            for jid, rs in child.results.items()
+        }
+        out_ctx = EvalContext(
+            contexts={
+                "github": _github_light(self.request),
+                "jobs": jobs_ctx,
+                "inputs": dict(inputs),
+                "vars": dict(self.request.vars),
+            }
+        )
+        outputs, errors = call_outputs(callee, out_ctx)
+        if errors:
+            self.fail_lines(ref, errors)
+            conclusion = "failure"
+        result = JobResult(ref.key, ref.job_id, ref.name, combo, conclusion, outputs=outputs)
+        self.finish(job, result, index, reported=False)
+        return result
+
+    def _call_failed(
+        self, job: Job, ref: JobRef, combo: dict[str, Any] | None, index: int, lines: list[str]
+    ) -> JobResult:
+        self.fail_lines(ref, lines)
+        reason = "invalid reusable workflow call"
+        self.observer(
+            JobFinished(job=ref, conclusion="failure", outputs={}, at=now(), started=False, reason=reason)
+        )
+        result = JobResult(ref.key, ref.job_id, ref.name, combo, "failure", started=False, reason=reason)
+        self.finish(job, result, index)
+        return result
+
+    # -- approvals -------------------------------------------------------------
     async def _gate(
         self, job: Job, ref: JobRef, needs: Mapping[str, Any], combo: Mapping[str, Any] | None
     ) -> JobGate:
@@ -377,11 +661,10 @@ class _Run:
         decision = await self.request.before_job(ref, environment)
         return decision if isinstance(decision, JobGate) else JobGate(decision=decision)
 
-    def _scoped(self, gate: JobGate) -> RunShared:
-        """The run's shared facts with the gate's secrets/vars added for one job."""
-        assert self.shared is not None
+    def _scoped(self, gate: JobGate, scope: JobScope) -> tuple[RunShared, JobScope]:
+        """The run's shared facts and the job's scope with the gate's secrets/vars added for one job."""
         if not gate.secrets and not gate.vars:
-            return self.shared
+            return self.shared, scope
         for value in gate.secrets.values():
             if value:
                 self.shared.masker.add(value)
@@ -391,12 +674,7 @@ class _Run:
             req, secrets={**req.secrets, **gate.secrets}, vars={**req.vars, **gate.vars}
         )
         scoped.new_job_dir = self.shared.new_job_dir  # type: ignore[method-assign]  # one counter per run
-        return scoped
-
-    async def watch_cancel(self) -> None:
-        await self.cancel.wait()
-        for event in list(self.active):
-            event.set()
+        return scoped, dataclasses.replace(scope, secrets={**scope.secrets, **gate.secrets})
 
 
 _INSERT = re.compile(r"^\$\{\{\s*insert\s*\}\}$")
@@ -450,8 +728,6 @@ def _github_light(req: RunRequest) -> dict[str, Any]:
 
 
 def _unsupported(job: Job) -> str | None:
-    if job.uses:
-        return f"job '{job.id}' calls reusable workflow '{job.uses}', which is not supported yet"
     if job.container:
         return f"job '{job.id}' uses a container, but Pheme runs jobs on the host (no container engine)"
     if job.services:
@@ -470,36 +746,31 @@ async def execute(
         Path(base).mkdir(parents=True, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix="pheme-run-", dir=base)
     run = _Run(request, observer, cancel, run_dir)
-    watcher: asyncio.Task[None] | None = None
     try:
         shared = run.prepare()
         observer(RunStarted(workflow=request.workflow.display_name, file=request.workflow.path, at=now()))
-        run.done = {jid: asyncio.Event() for jid in selected}
-        watcher = asyncio.create_task(run.watch_cancel())
-        async with asyncio.TaskGroup() as tg:
-            for jid in selected:
-                tg.create_task(run.run_job(jid))
+        root = _Scope(
+            run,
+            request.workflow,
+            inputs=request.inputs,
+            secrets=request.secrets,
+            workflow_env=shared.workflow_env,
+            cancel=cancel,
+        )
+        await root.run_all(selected)
+        ordered = run.ordered()
         if cancel.is_set():
             conclusion: Conclusion = "cancelled"
-        elif any(r.conclusion == "failure" for r in run.order):
+        elif any(r.conclusion == "failure" for r in ordered):
             conclusion = "failure"
-        elif any(r.conclusion == "cancelled" for r in run.order):
+        elif any(r.conclusion == "cancelled" for r in ordered):
             conclusion = "cancelled"
         else:
             conclusion = "success"
         summary = dict(shared.summaries)
         observer(RunFinished(conclusion=conclusion, at=now(), summary=summary))
-        ordered = [
-            r
-            for jid in selected
-            for r in sorted(run.results.get(jid, []), key=lambda r: run.positions.get(r.key, 0))
-        ]
         return RunResult(
             request.workflow.display_name, request.workflow.path, conclusion, tuple(ordered), summary
         )
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
         shutil.rmtree(run_dir, ignore_errors=True)

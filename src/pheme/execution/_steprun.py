@@ -53,7 +53,7 @@ class StepRun:
         self.defaults: Defaults = job.defaults
         self.workspace = job.shared.workspace
         self.temp = job.temp
-        self.source = job.shared.workflow.path
+        self.source = job.source
         self.timeout: float | None = None
         self.cancel: asyncio.Event | None = None
         self.outputs: dict[str, str] = {}

@@ -46,7 +46,11 @@ class RunRequest:
     other job is left out of the result. ``temp_dir`` is where the per-run
     temporary directory (RUNNER_TEMP of each job, the event file, the tool
     cache unless ``tool_cache`` is given) is created; it is removed after the
-    run.
+    run. ``load_workflow(uses)`` returns the workflow a job calls
+    (``jobs.<id>.uses`` as written); the default reads
+    ``./.github/workflows/…`` from ``workspace`` and
+    ``owner/repo/.github/workflows/…@ref`` from PHEME_ACTIONS_PATH, and
+    parses it (a ``WorkflowError`` fails the calling job with its problems).
     """
 
     workflow: Workflow
@@ -75,6 +79,7 @@ class RunRequest:
     runner_name: str = "pheme"
     kill_grace_seconds: float = 5.0
     before_job: BeforeJob | None = None
+    load_workflow: Callable[[str], Workflow] | None = None
 
 
 @dataclass(frozen=True, slots=True)

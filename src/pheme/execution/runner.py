@@ -24,10 +24,22 @@ Decisions worth knowing (GitHub semantics unless said otherwise):
 - Job ``continue-on-error: true`` turns a failed job's conclusion into
   ``success`` (so the run and its dependants go on), like a step's.
 - A job timeout ends the job ``failure``; the remaining ``always()`` steps run.
-- Jobs with ``container:``/``services:`` and reusable-workflow jobs fail with
-  one clear line (no container engine, reusable workflows not yet supported);
-  ``uses:`` steps go through ``RunRequest.action_resolver`` (default: none
-  available offline yet, the step fails naming the action).
+- Jobs with ``container:``/``services:`` fail with one clear line naming the
+  job (no container engine); ``uses:`` steps go through
+  ``RunRequest.action_resolver`` (default: none available offline, the step
+  fails naming the action).
+- A job with ``uses: ./.github/workflows/x.yml`` (or a vendored
+  ``owner/repo/.github/workflows/x.yml@ref``) runs the called workflow's jobs,
+  reported as ``<caller> / <job>`` (key ``call / build``, ``job_id`` the
+  caller's id); typed inputs, secrets (``inherit`` too), outputs as
+  ``needs.<caller>.outputs``, the caller's matrix/``if``/``needs``, nesting up
+  to the loader's limit. ``RunRequest.load_workflow`` supplies callee files.
+- A job's ``if:`` with a status function: ``failure()`` is true when any
+  ancestor job failed, ``success()`` only when every need succeeded (a
+  skipped need makes it false, as on GitHub).
+- Problem matchers (``::add-matcher::``) are ignored: their annotations are
+  not produced. Action ``pre``/``post`` phases log under their step, which is
+  reported once (as GitHub's ``--json``-like listings do).
 - ``::set-env``/``::add-path`` are disabled (the step fails) unless
   ``ACTIONS_ALLOW_UNSECURE_COMMANDS=true``, as on GitHub; ``::set-output`` and
   ``::save-state`` still work with GitHub's deprecation warning.

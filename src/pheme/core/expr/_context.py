@@ -21,12 +21,13 @@ class EvalContext:
 
     ``contexts`` maps context names to plain JSON-like data; names are looked
     up case-insensitively. ``job_status`` drives ``success()``/``failure()``/
-    ``cancelled()``. ``hash_files`` implements ``hashFiles(...)``: the core does
+    ``cancelled()``; ``skipped`` (a job some of whose needs were skipped, not
+    failed) makes all three false. ``hash_files`` implements ``hashFiles(...)``: the core does
     no I/O, so the caller provides it (None → calling hashFiles is an error).
     """
 
     contexts: Mapping[str, Any] = field(default_factory=dict)
-    job_status: Literal["success", "failure", "cancelled"] = "success"
+    job_status: Literal["success", "failure", "cancelled", "skipped"] = "success"
     hash_files: Callable[[Sequence[str]], str] | None = None
 
 

@@ -113,3 +113,114 @@ def api_factory(settings_factory: Any) -> Iterator[Any]:
 @pytest.fixture
 def api(api_factory: Any) -> Api:
     return api_factory()
+
+
+# ------------------------------------------------------------------ pipelines
+
+WEBHOOK_SECRET = "it's a secret to everybody"
+
+
+def sign(secret: str, body: bytes) -> str:
+    import hashlib
+    import hmac
+
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Pipeline:
+    """A registered repository ``acme/proj`` on a server whose executor runs, and
+    helpers to push to it through the signed webhook and wait for the runs."""
+
+    def __init__(self, api: Api, root: Path, name: str = "acme/proj") -> None:
+        self.api = api
+        self.server = api.server
+        self.root = root
+        self.name = name
+        self.deliveries = 0
+        self.head = git(root, "rev-parse", "HEAD")
+
+    def payload(self, sha: str, ref: str = "refs/heads/main", before: str | None = None, sender: str = "bob") -> dict[str, Any]:
+        return {
+            "ref": ref,
+            "before": before or "0" * 40,
+            "after": sha,
+            "repository": {"full_name": self.name, "name": self.name.split("/")[1], "owner": {"login": "acme"}},
+            "pusher": {"name": sender},
+            "sender": {"login": sender},
+        }
+
+    def send(self, payload: dict[str, Any], event: str = "push", delivery: str | None = None,
+             secret: str = WEBHOOK_SECRET) -> Any:  # fmt: skip
+        import json
+
+        body = json.dumps(payload).encode()
+        self.deliveries += 1
+        headers = {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or f"delivery-{self.deliveries}-{id(self)}",
+            "X-Hub-Signature-256": sign(secret, body),
+            "Content-Type": "application/json",
+        }
+        return self.api.client.post("/webhooks/github", content=body, headers=headers)
+
+    def push(self, files: dict[str, str] | None = None, ref: str = "refs/heads/main", sender: str = "bob") -> list[int]:
+        before = self.head
+        if files:
+            self.head = commit(self.root, files)
+        response = self.send(self.payload(self.head, ref, before, sender))
+        assert response.status_code in (201, 202), response.text
+        return list(response.json()["runs"])
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        data: dict[str, Any] = self.api.get(f"/api/v1/runs/{run_id}").json()
+        return data
+
+    def wait(self, predicate: Any, timeout: float = 60.0) -> None:
+        assert self.server.dispatcher.wait_until(predicate, timeout), "timed out waiting"
+
+    def wait_done(self, *run_ids: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+        from pheme.core.runs import Status
+
+        self.wait(lambda: all(self.server.store.get_run(r).status == Status.COMPLETED for r in run_ids), timeout)
+        return [self.run(r) for r in run_ids]
+
+    def wait_status(self, run_id: int, status: str, timeout: float = 60.0) -> dict[str, Any]:
+        self.wait(lambda: self.server.store.get_run(run_id).status.value == status, timeout)
+        return self.run(run_id)
+
+
+@pytest.fixture
+def pipeline_factory(api_factory: Any, tmp_path: Path) -> Any:
+    counter = iter(range(1000))
+
+    def make(files: dict[str, str], **settings: Any) -> Pipeline:
+        api = api_factory(workers=True, **settings)
+        root = make_repo(tmp_path / f"repos{next(counter)}", files)
+        api.server.add_repo("acme/proj", str(root), webhook_secret=WEBHOOK_SECRET)
+        return Pipeline(api, root)
+
+    return make
+
+
+CI = """name: CI
+on: [push, workflow_dispatch]
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo building ${{ github.sha }}
+  test:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo testing
+"""
+
+
+@pytest.fixture
+def h() -> Any:
+    """Helpers for test modules (conftest is not importable under importlib mode)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(git=git, commit=commit, make_repo=make_repo, sign=sign, WEBHOOK_SECRET=WEBHOOK_SECRET,
+                           Pipeline=Pipeline, CI=CI)  # fmt: skip

@@ -60,12 +60,31 @@ class JobResumed:
     job: Any
 
 
+class _Flush:
+    """A marker event: the recorder sets ``done`` once everything before it is stored."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
 class ServerRecorder(StoreRecorder):
     """The store recorder, plus ``waiting`` for jobs (and their run) held by an approval."""
 
     def __init__(self, store: Any, run_id: int) -> None:
         super().__init__(store, run_id)
         self._waiting = 0
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until the events queued so far are stored."""
+        marker = _Flush()
+        self(marker)
+        marker.done.wait(timeout)
+
+    def _apply(self, events: list[Any]) -> None:
+        markers = [e for e in events if isinstance(e, _Flush)]
+        super()._apply([e for e in events if not isinstance(e, _Flush)] if markers else events)
+        for marker in markers:  # after the batch above committed
+            marker.done.set()
 
     def _status(self, event: Any) -> None:
         store = self._store
@@ -186,6 +205,18 @@ class Dispatcher:
     def _notify_idle(self) -> None:
         with self._idle:
             self._idle.notify_all()
+
+    def wait_until(self, predicate: Any, timeout: float = 30.0) -> bool:
+        """For tests: wait until ``predicate()`` is true, re-checked whenever a run
+        starts or ends or a job starts waiting for an approval."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.1))
+        return True
 
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -449,6 +480,7 @@ class Dispatcher:
         self._gates[approval.id] = future
         recorder(JobWaiting(ref, environment))
         server.metrics.approvals_waiting.inc()
+        await asyncio.to_thread(self._after_recorded, recorder)
         server.feedback.waiting_for_approval(run, approval)
         cancelled = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -466,6 +498,11 @@ class Dispatcher:
             return future.result()
         await asyncio.to_thread(server.sstore.decide_approval, approval.id, "cancelled", None, "the run was cancelled")
         return ("cancelled", None, None)
+
+    def _after_recorded(self, recorder: ServerRecorder) -> None:
+        """Let waiters see what was just recorded (the recorder writes in its own thread)."""
+        recorder.flush()
+        self._notify_idle()
 
     async def _sleep_or_cancel(self, active: _Active, seconds: float) -> None:
         cancelled = asyncio.Event()

@@ -347,10 +347,17 @@ class JobRun:
                 self.failed = True
 
     def _ref(self, step: Step) -> StepRef:
+        """The step's display name, evaluated as GitHub's runner does: ``name:``,
+        else ``Run`` + the first line of the *evaluated* script (masked); the
+        text as written when it cannot be evaluated yet."""
         name = step.display_name
         if step.name and "${{" in step.name:
             with contextlib.suppress(ExpressionError):
-                name = render(step.name, self.eval_ctx(self.global_env))
+                name = self.masker.mask(render(step.name, self.eval_ctx(self.global_env)))
+        elif not step.name and step.run is not None and "${{" in step.run:
+            with contextlib.suppress(ExpressionError):
+                script = render(step.run, self.eval_ctx(self.global_env)).lstrip()
+                name = self.masker.mask("Run " + (script.splitlines() or [""])[0])
         return StepRef(number=step.index + 1, id=step.id, name=name)
 
     def _prepare(self, step: Step, ref: StepRef, step_env: dict[str, str]) -> StepRun:

@@ -8,8 +8,8 @@ bench's simulated analyses (observations drawn from a seeded RNG).
 Rules, in order, for one measurement:
 
 1. the provider failed (server down, bad query)          → ``error``
-2. no data (empty result, NaN)                            → ``inconclusive``
-3. fewer requests than ``minSamples`` in the window       → ``inconclusive``
+2. fewer requests than ``minSamples`` in the window       → ``inconclusive``
+3. no data (empty result, NaN, unknown request count)     → ``inconclusive``
 4. ``failureCondition`` holds                             → ``failed``
 5. canary significantly worse than baseline (Mann–Whitney) → ``failed``
 6. ``successCondition`` holds (or there is none)          → ``successful``
@@ -187,18 +187,17 @@ def judge(
     if obs.error is not None:
         return m(Phase.ERROR, f"error: {obs.error}")
     value = obs.value
+    if spec.min_samples > 0 and obs.samples is not None and obs.samples < spec.min_samples:
+        return m(
+            Phase.INCONCLUSIVE,
+            f"too little traffic: {format_value(float(obs.samples))} requests (minimum {spec.min_samples})",
+        )
     if value is None or (isinstance(value, list) and not value):
         return m(Phase.INCONCLUSIVE, "no data: the query returned no series")
     if _has_nan(value):
         return m(Phase.INCONCLUSIVE, "no data: the result is NaN (no requests in the window?)")
-    if spec.min_samples > 0:
-        if obs.samples is None or math.isnan(obs.samples):
-            return m(Phase.INCONCLUSIVE, "no data: the request count is unknown")
-        if obs.samples < spec.min_samples:
-            return m(
-                Phase.INCONCLUSIVE,
-                f"too little traffic: {format_value(float(obs.samples))} requests (minimum {spec.min_samples})",
-            )
+    if spec.min_samples > 0 and (obs.samples is None or math.isnan(obs.samples)):
+        return m(Phase.INCONCLUSIVE, "no data: the request count is unknown")
     shown = f"result = {format_value(value)}"
     variables: dict[str, Value] = {"result": value}
     base = obs.baseline

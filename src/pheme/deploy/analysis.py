@@ -46,6 +46,11 @@ class AnalysisRequest:
     template: str
     url: str | None = None
     timeout: float = 300.0
+    # For comparisons and repository templates (added for pheme.monitoring):
+    baseline_version: str | None = None
+    baseline_url: str | None = None
+    workdir: str | None = None
+    deployment: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -226,12 +226,17 @@ class Executor:
     async def _analysis(self, action: RunAnalysis) -> ActionResult:
         analysis = action.analysis
         url = self.target.revision_url(action.revision)
+        baseline = await self._baseline(action.revision)
         reasons: list[str] = []
         inconclusive = False
         for template in analysis.templates:
             request = AnalysisRequest(
-                self.service, self.environment, action.version, action.revision, action.track, template, url, analysis.timeout
-            )
+                self.service, self.environment, action.version, action.revision, action.track, template, url, analysis.timeout,
+                baseline_version=baseline[0] if baseline else None,
+                baseline_url=baseline[1] if baseline else None,
+                workdir=str(self.workdir),
+                deployment=getattr(self.recorder, "record_id", None),
+            )  # fmt: skip
             verdict = await self.analysis.analyze(request)
             reasons.append(f"{template}: {verdict.verdict}" + (f" ({verdict.reason})" if verdict.reason else ""))
             if verdict.verdict == "fail":
@@ -248,6 +253,18 @@ class Executor:
         if inconclusive:
             return ActionResult(True, "; ".join(reasons), "inconclusive")
         return ActionResult(True, "; ".join(reasons), "pass")
+
+    async def _baseline(self, revision: int) -> tuple[str, str | None] | None:
+        """(version, direct URL) of the other revision with traffic: what an analysis compares against."""
+        with contextlib.suppress(Exception):
+            state = await self.target.state()
+            for rev in state.revisions:
+                if rev.revision != revision and state.weights.get(rev.revision, 0) > 0:
+                    return rev.version, self.target.revision_url(rev.revision)
+            for rev in state.revisions:
+                if rev.revision != revision and rev.role == "stable" and rev.ready > 0:
+                    return rev.version, self.target.revision_url(rev.revision)
+        return None
 
     async def _pause(self, control: Control, duration: float | None, reason: str) -> ActionResult:
         control._promote.clear()

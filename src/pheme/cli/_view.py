@@ -16,8 +16,8 @@ Everything is stored: ``pheme logs`` prints the full text.
   ``write`` per batch.
 - **Live** (a terminal): a Rich display of the jobs, their steps and timings,
   redrawn at most 8 times a second, with log lines printed above it. Log
-  lines are printed at most every 0.1 s; when more than 400 lines arrive in
-  that time, only the last 400 are shown, after a line saying how many were
+  lines are printed at most every 0.1 s; when more than 100 lines arrive in
+  that time, only the last 100 are shown, after a line saying how many were
   skipped and how to read them all (``pheme logs``). That keeps the terminal
   from ever slowing the run down.
 
@@ -66,7 +66,7 @@ _ANNOTATION_PREFIX = {
 }
 FLUSH_BYTES = 64 * 1024
 FLUSH_SECONDS = 0.1
-LIVE_MAX_LINES = 400
+LIVE_MAX_LINES = 100
 FOLDED_KEEP = 200
 
 
@@ -86,6 +86,11 @@ def fmt_duration(value: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def _has_markers(lines: Sequence[str]) -> bool:
+    """Whether any line is a ``##[...]`` marker (group, annotation), checked at C speed."""
+    return bool(lines) and (lines[0].startswith("##[") or "\n##[" in "\n".join(lines))
 
 
 def _annotation(line: str) -> str | None:
@@ -220,12 +225,22 @@ class PlainView(View):
 
     def _log(self, event: LogLines) -> None:
         prefix = f"[{event.job.key}] "
+        lines = event.lines
+        marked = _has_markers(lines)
         if self.quiet:
-            errors = [a for a in (_annotation(x) for x in event.lines if x.startswith("##[error]")) if a]
-            if errors:
-                self._emit("".join(f"{prefix}{e}\n" for e in errors))
+            if marked:
+                errors = [a for a in (_annotation(x) for x in lines if x.startswith("##[error]")) if a]
+                if errors:
+                    self._emit("".join(f"{prefix}{e}\n" for e in errors))
             return
         state = self._jobs.setdefault(event.job.key, _JobState())
+        if not marked:  # the common case, at C speed: no per-line Python
+            if state.in_group:
+                state.folded.extend(lines)
+                state.folded_count += len(lines)
+            elif lines:
+                self._emit(prefix + ("\n" + prefix).join(lines) + "\n")
+            return
         out = []
         for line in event.lines:
             if line.startswith("##["):
@@ -424,9 +439,20 @@ class LiveView(View):
 
     def _log(self, event: LogLines) -> None:
         key = event.job.key
+        lines = event.lines
         with self._lock:
             job = self._job(key, event.job.name)
-            for line in event.lines:
+            if not _has_markers(lines):  # the common case, without a Python loop per line
+                if self.quiet:
+                    pass
+                elif job.in_group:
+                    job.folded.extend(lines)
+                    job.folded_count += len(lines)
+                else:
+                    self._pending.extend((key, line) for line in lines[-LIVE_MAX_LINES:])
+                    self._pending_total += len(lines)
+                lines = ()
+            for line in lines:
                 if line.startswith("##["):
                     if line.startswith("##[group]"):
                         job.in_group = True

@@ -30,7 +30,7 @@ from pheme.execution._contexts import default_env, github_context, hash_files_in
 from pheme.execution._expr import EvalContext, evaluate_condition, evaluate_raw, render, to_string, truthy
 from pheme.execution._process import kill_group
 from pheme.execution._steprun import StepRun, now
-from pheme.execution._steps import ActionResolver, StepImpl, create_step, expr_error
+from pheme.execution._steps import ActionResolver, JobStatusName, StepImpl, create_step, expr_error
 from pheme.execution._types import JobResult, RunRequest, StepResult
 from pheme.execution.events import (
     Annotation,
@@ -213,7 +213,7 @@ class JobRun:
         self.log([f"##[error]{message}"], ref)
         self.emit(Annotation(job=self.ref, level="error", message=message))
 
-    def status(self) -> JobStatus:
+    def status(self) -> JobStatusName:
         if self.cancel.is_set():
             return "cancelled"
         return "failure" if self.failed else "success"
@@ -314,7 +314,8 @@ class JobRun:
         self._action_names[base] = n
         return base if n == 1 else f"{base}_{n}"
 
-    def _process_env(self, step_env: Mapping[str, str], action: str) -> dict[str, str]:
+    def process_env(self, step_env: Mapping[str, str], action: str) -> dict[str, str]:
+        """The process environment of a step: runner env < job env < step env < GITHUB_* defaults."""
         env = dict(self.shared.base_env)
         env["CI"] = "true"
         env.update(self.global_env)
@@ -325,6 +326,8 @@ class JobRun:
             old = env.get("PATH", "")
             env["PATH"] = os.pathsep.join([*reversed(self._prepend_path), *([old] if old else [])])
         return env
+
+    _process_env = process_env  # the name the actions package used before StepRuntime.child
 
     async def _run_steps(self) -> None:
         impls: list[StepImpl] = [create_step(s, self.shared.resolver) for s in self.job.steps]
@@ -364,7 +367,7 @@ class JobRun:
         sr = StepRun(self, step, ref)
         env_view = {**self.global_env, **step_env}
         sr.expr = self.eval_ctx(env_view)
-        sr.env = self._process_env(step_env, self._action_name(step))
+        sr.env = self.process_env(step_env, self._action_name(step))
         sr.display_env = env_view
         sr.cancel = None if self.cancel.is_set() else self.cancel
         return sr

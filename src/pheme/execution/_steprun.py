@@ -1,4 +1,4 @@
-"""The runtime one step phase runs in (implements ``_steps.StepRuntime``).
+"""The runtime one step phase runs in: the implementation of :class:`~pheme.execution._steps.StepRuntime`.
 
 It owns the per-step file commands: fresh ``GITHUB_OUTPUT``/``ENV``/``PATH``/
 ``STEP_SUMMARY``/``STATE`` files are created before the command and read
@@ -21,6 +21,7 @@ from pheme.errors import ExecutionError
 from pheme.execution._commands import OutputProcessor, parse_key_value_file, parse_path_file
 from pheme.execution._expr import EvalContext
 from pheme.execution._process import run_process
+from pheme.execution._steps import AnnotationLevel, JobStatusName
 from pheme.execution.events import Annotation, LogLines, StepRef
 
 if TYPE_CHECKING:
@@ -87,6 +88,56 @@ class StepRun:
                 title=self.job.masker.mask(title) if title else None,
             )
         )
+
+    def annotate(self, level: AnnotationLevel, message: str) -> None:
+        message = self.job.masker.mask(message)
+        self.job.emit(LogLines(job=self.job.ref, lines=[f"##[{level}]{message}"], step=self.ref))
+        self._annotate(level, message, {})
+
+    # -- effects on the step and the job -----------------------------------
+    def set_output(self, name: str, value: str) -> None:
+        self.outputs[name] = value
+
+    def save_state(self, name: str, value: str) -> None:
+        self.state[name] = value
+
+    def add_mask(self, value: str) -> None:
+        if value and value.strip():
+            self.job.masker.add(value)
+
+    def export_env(self, values: Mapping[str, str]) -> None:
+        """Like ``core.exportVariable``: later steps (and this phase) see the values."""
+        self.job.set_env(dict(values))
+        self.env.update(values)
+
+    def add_path(self, entry: str) -> None:
+        """Like ``core.addPath``: prepended to PATH for later steps (and this phase)."""
+        self.job.add_path(entry)
+        old = self.env.get("PATH", "")
+        self.env["PATH"] = entry + (os.pathsep + old if old else "")
+
+    def job_status(self) -> JobStatusName:
+        return self.job.status()
+
+    def job_env(self) -> dict[str, str]:
+        return dict(self.job.global_env)
+
+    def child(
+        self, step: Step, *, expr: EvalContext, step_env: Mapping[str, str], extra_env: Mapping[str, str]
+    ) -> StepRun:
+        """A runtime for a composite action's nested ``step``: same job, log
+        (this step's ref), cancellation; its own env, outputs and state."""
+        sr = StepRun(self.job, step, self.ref)
+        sr.expr = expr
+        sr.env = self.job.process_env(step_env, self.env.get("GITHUB_ACTION", "__composite"))
+        sr.env.update(extra_env)
+        sr.display_env = dict(expr.contexts.get("env") or {})
+        sr.defaults = Defaults()
+        sr.cancel = self.cancel
+        minutes = step.timeout_minutes
+        if isinstance(minutes, int | float) and minutes > 0:
+            sr.timeout = float(minutes) * 60
+        return sr
 
     def fail(self, message: str) -> None:
         """Log ``##[error]message`` and raise an error annotation; the step fails."""

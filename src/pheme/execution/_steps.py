@@ -9,12 +9,13 @@ composite and Docker actions plug in there). The default resolver knows no
 action yet and fails the step with one line naming it.
 
 A phase talks to the job through :class:`StepRuntime` only (spawn a command
-with file/workflow commands handled, log, fail), so action kinds written
-later need nothing from the job's internals.
+with file/workflow commands handled, log, fail, set outputs, export env…),
+so action kinds need nothing from the job's internals.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -24,10 +25,14 @@ from typing import Literal, Protocol
 from pheme.core.workflow.model import Defaults, Pos, Step
 from pheme.errors import ActionError, ExecutionError, ExpressionError
 from pheme.execution._expr import EvalContext, render
+from pheme.execution.events import StepRef
 from pheme.execution.shells import resolve_shell
 
 __all__ = [
     "ActionResolver",
+    "AnnotationLevel",
+    "FailingStep",
+    "JobStatusName",
     "OfflineActionResolver",
     "PhaseOutcome",
     "RunStep",
@@ -38,27 +43,81 @@ __all__ = [
 ]
 
 PhaseOutcome = Literal["success", "failure"]
+AnnotationLevel = Literal["error", "warning", "notice"]
+JobStatusName = Literal["success", "failure", "cancelled"]
 
 
 class StepRuntime(Protocol):
-    """What a step phase may use. ``env`` is the full process environment for
-    the step; ``expr`` evaluates with the step's contexts (env included)."""
+    """Everything a step phase may use — the one surface actions are written against.
+
+    Facts: ``step`` (the model), ``ref`` (number/id/name as reported), ``env``
+    (the full process environment of the next command; a phase may add to it
+    for its own commands), ``display_env`` (the ``env:`` shown in the log
+    header), ``expr`` (the step's expression contexts), ``defaults``,
+    ``workspace``, ``temp`` (RUNNER_TEMP), ``source`` (the workflow file, for
+    error positions), ``cancel`` (set when the step must stop; None when it
+    must not be cancelled, e.g. an ``always()`` step after cancellation),
+    ``interrupted`` (the last command was killed by timeout/cancel: already
+    reported), ``outputs`` and ``state`` (what the step has set so far).
+
+    Effects: :meth:`log` / :meth:`fail` / :meth:`annotate`,
+    :meth:`run_command` (file and workflow commands handled),
+    :meth:`set_output`, :meth:`save_state`, :meth:`add_mask`,
+    :meth:`export_env` and :meth:`add_path` (for later steps, and for this
+    phase), and :meth:`child` (a runtime for a nested step of a composite
+    action, sharing this step's job, log and cancellation).
+    """
 
     step: Step
+    ref: StepRef
     env: dict[str, str]
     display_env: Mapping[str, str]
     expr: EvalContext
     defaults: Defaults
     workspace: str
     temp: str
-    source: str  # the workflow file, for error positions
-    interrupted: bool  # the last command was killed (timeout/cancel); already reported
+    source: str
+    timeout: float | None
+    cancel: asyncio.Event | None
+    interrupted: bool
+    cancelled: bool
+    failed: bool
+    outputs: dict[str, str]
+    state: dict[str, str]
 
     def log(self, lines: list[str]) -> None: ...
 
     def fail(self, message: str) -> None: ...
 
+    def annotate(self, level: AnnotationLevel, message: str) -> None:
+        """Log ``##[level]message`` and raise an annotation (warning/notice/error; error does not fail)."""
+        ...
+
     async def run_command(self, argv: list[str], *, cwd: str) -> int: ...
+
+    def set_output(self, name: str, value: str) -> None: ...
+
+    def save_state(self, name: str, value: str) -> None: ...
+
+    def add_mask(self, value: str) -> None: ...
+
+    def export_env(self, values: Mapping[str, str]) -> None: ...
+
+    def add_path(self, entry: str) -> None: ...
+
+    def job_status(self) -> JobStatusName:
+        """The job's status *now* (``success``/``failure``/``cancelled``)."""
+        ...
+
+    def job_env(self) -> dict[str, str]:
+        """The job's ``env`` context now: workflow + job env + ``GITHUB_ENV`` writes."""
+        ...
+
+    def child(
+        self, step: Step, *, expr: EvalContext, step_env: Mapping[str, str], extra_env: Mapping[str, str]
+    ) -> StepRuntime:
+        """A runtime for ``step`` nested in this one (a composite action's step)."""
+        ...
 
 
 class StepImpl(Protocol):

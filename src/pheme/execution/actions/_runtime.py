@@ -1,17 +1,13 @@
-"""What an action phase needs beyond the runner's minimal ``StepRuntime``.
+"""Helpers actions share on top of the runner's public :class:`~pheme.execution._steps.StepRuntime`.
 
-The runner's :class:`~pheme.execution._steps.StepRuntime` protocol gives a
-phase logging, failing and ``run_command``. Actions also set outputs, add
-masks, export environment variables and PATH entries for later steps, and
-read step/job facts. The runner's ``StepRun`` carries those (``outputs``,
-``state`` and its ``job`` with ``masker``, ``set_env``, ``add_path``); this
-module is the one place that reaches for them, so the rest of the actions
-package stays on a small, documented surface.
+The effects themselves (outputs, masks, exported env, PATH, annotations,
+the job's status) are ``StepRuntime`` methods; the functions here keep the
+names the actions package has always used and add input evaluation and
+expression-context helpers. Nothing here reaches into runner internals.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,41 +28,29 @@ __all__ = [
 
 
 def set_output(rt: StepRuntime, name: str, value: str) -> None:
-    outputs: dict[str, str] = rt.outputs  # type: ignore[attr-defined]
-    outputs[name] = value
+    rt.set_output(name, value)
 
 
 def add_mask(rt: StepRuntime, value: str) -> None:
-    if value and value.strip():
-        rt.job.masker.add(value)  # type: ignore[attr-defined]
+    rt.add_mask(value)
 
 
 def export_env(rt: StepRuntime, values: Mapping[str, str]) -> None:
     """Like ``core.exportVariable``: later steps (and this phase) see the values."""
-    rt.job.set_env(dict(values))  # type: ignore[attr-defined]
-    rt.env.update(values)
+    rt.export_env(values)
 
 
 def add_path(rt: StepRuntime, entry: str) -> None:
     """Like ``core.addPath``: prepended to PATH for later steps (and this phase)."""
-    rt.job.add_path(entry)  # type: ignore[attr-defined]
-    old = rt.env.get("PATH", "")
-    rt.env["PATH"] = entry + (os.pathsep + old if old else "")
-
-
-def _annotate(rt: StepRuntime, level: str, message: str) -> None:
-    annotate = getattr(rt, "_annotate", None)
-    rt.log([f"##[{level}]{message}"])
-    if annotate is not None:
-        annotate(level, message, {})
+    rt.add_path(entry)
 
 
 def log_warning(rt: StepRuntime, message: str) -> None:
-    _annotate(rt, "warning", message)
+    rt.annotate("warning", message)
 
 
 def log_notice(rt: StepRuntime, message: str) -> None:
-    _annotate(rt, "notice", message)
+    rt.annotate("notice", message)
 
 
 def with_expr(rt: StepRuntime, extra: Mapping[str, Any]) -> EvalContext:
@@ -124,11 +108,7 @@ def input_env(inputs: Mapping[str, str]) -> dict[str, str]:
 
 def job_status(rt: StepRuntime) -> str:
     """The job's status *now* (a post phase's ``rt.expr`` was built before main ran)."""
-    job = getattr(rt, "job", None)
-    status = getattr(job, "status", None)
-    if callable(status):
-        return str(status())
-    return rt.expr.job_status
+    return rt.job_status()
 
 
 def current_expr(rt: StepRuntime) -> EvalContext:
@@ -138,8 +118,4 @@ def current_expr(rt: StepRuntime) -> EvalContext:
     job_ctx = dict(contexts.get("job") or {})
     job_ctx["status"] = status
     contexts["job"] = job_ctx
-    return EvalContext(
-        contexts=contexts,
-        job_status=status if status in ("success", "failure", "cancelled") else "success",  # type: ignore[arg-type]
-        hash_files=rt.expr.hash_files,
-    )
+    return EvalContext(contexts=contexts, job_status=rt.job_status(), hash_files=rt.expr.hash_files)

@@ -18,14 +18,14 @@ after the steps.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pheme.core.workflow.model import Defaults, Step
+from pheme.core.workflow.model import Step
 from pheme.errors import ActionError, ExpressionError
 from pheme.execution._expr import EvalContext, evaluate_condition, evaluate_raw, render, to_string, truthy
-from pheme.execution._steps import PhaseOutcome, RunStep, StepImpl, StepRuntime
+from pheme.execution._steps import FailingStep, PhaseOutcome, RunStep, StepImpl, StepRuntime
 from pheme.execution.actions._base import ActionStep, expression_failure
-from pheme.execution.actions._runtime import job_status, set_output
+from pheme.execution.actions._runtime import set_output
 from pheme.execution.actions.manifest import ActionManifest
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class CompositeAction(ActionStep):
         self.repository = repository
         self.ref = ref
         self.depth = depth
-        self._posts: list[tuple[StepImpl, Any]] = []
+        self._posts: list[tuple[StepImpl, StepRuntime]] = []
 
     async def main(self, rt: StepRuntime) -> PhaseOutcome:
         manifest = self.manifest
@@ -79,9 +79,8 @@ class CompositeAction(ActionStep):
             return expression_failure(rt, self.step, exc)
         steps_ctx: dict[str, Any] = {}
         failed = False
-        job = rt.job  # type: ignore[attr-defined]
         for nested in manifest.runs.steps:
-            env_view = {**job.global_env, **caller_env}
+            env_view = {**rt.job_env(), **caller_env}
             ctx = self._context(rt, inputs, steps_ctx, env_view, "failure" if failed else rt.expr.job_status)
             try:
                 run_it = evaluate_condition(nested.if_, ctx)
@@ -99,7 +98,7 @@ class CompositeAction(ActionStep):
                     rt,
                     inputs,
                     steps_ctx,
-                    {**job.global_env, **step_env},
+                    {**rt.job_env(), **step_env},
                     "failure" if failed else rt.expr.job_status,
                 )
                 coe = nested.continue_on_error
@@ -114,7 +113,7 @@ class CompositeAction(ActionStep):
                 rt.log([f"##[group]Run {nested.uses}", "##[endgroup]"])
             phase = await impl.main(sr)
             outcome = "failure" if phase == "failure" or sr.failed else "success"
-            if getattr(sr, "cancelled", False):
+            if sr.cancelled:
                 outcome = "cancelled"
             conclusion = "success" if outcome == "failure" and continue_on_error else outcome
             if nested.id:
@@ -129,7 +128,7 @@ class CompositeAction(ActionStep):
                 failed = True
         self._has_post = bool(self._posts)
         # Outputs are set even when a step failed (GitHub evaluates them anyway).
-        out_ctx = self._context(rt, inputs, steps_ctx, {**job.global_env, **caller_env}, rt.expr.job_status)
+        out_ctx = self._context(rt, inputs, steps_ctx, {**rt.job_env(), **caller_env}, rt.expr.job_status)
         for name, output in manifest.outputs.items():
             try:
                 value = (
@@ -148,11 +147,8 @@ class CompositeAction(ActionStep):
         outcome: PhaseOutcome = "success"
         for impl, sr in reversed(self._posts):
             sr.env.update({f"STATE_{k}": v for k, v in sr.state.items()})
-            status = job_status(rt)
             sr.expr = EvalContext(
-                contexts=sr.expr.contexts,
-                job_status=status if status in ("success", "failure", "cancelled") else "success",  # type: ignore[arg-type]
-                hash_files=sr.expr.hash_files,
+                contexts=sr.expr.contexts, job_status=rt.job_status(), hash_files=sr.expr.hash_files
             )
             if await impl.post(sr) == "failure" or sr.failed:
                 outcome = "failure"
@@ -165,7 +161,7 @@ class CompositeAction(ActionStep):
         inputs: dict[str, str],
         steps_ctx: dict[str, Any],
         env_view: dict[str, str],
-        status: str,
+        status: Literal["success", "failure", "cancelled", "skipped"],
     ) -> EvalContext:
         contexts = dict(rt.expr.contexts)
         github = dict(contexts.get("github") or {})
@@ -177,29 +173,21 @@ class CompositeAction(ActionStep):
             }
         )
         contexts.update({"inputs": dict(inputs), "steps": steps_ctx, "env": env_view, "github": github})
-        return EvalContext(
-            contexts=contexts,
-            job_status=status if status in ("success", "failure", "cancelled") else "success",  # type: ignore[arg-type]
-            hash_files=rt.expr.hash_files,
+        return EvalContext(contexts=contexts, job_status=status, hash_files=rt.expr.hash_files)
+
+    def _child(
+        self, rt: StepRuntime, nested: Step, ctx: EvalContext, step_env: dict[str, str]
+    ) -> StepRuntime:
+        return rt.child(
+            nested,
+            expr=ctx,
+            step_env=step_env,
+            extra_env={
+                "GITHUB_ACTION_PATH": str(self.manifest.directory),
+                "GITHUB_ACTION_REPOSITORY": self.repository,
+                "GITHUB_ACTION_REF": self.ref,
+            },
         )
-
-    def _child(self, rt: StepRuntime, nested: Step, ctx: EvalContext, step_env: dict[str, str]) -> Any:
-        from pheme.execution._steprun import StepRun
-
-        job = rt.job  # type: ignore[attr-defined]
-        sr = StepRun(job, nested, rt.ref)  # type: ignore[attr-defined]
-        sr.expr = ctx
-        sr.env = job._process_env(step_env, getattr(rt, "env", {}).get("GITHUB_ACTION", "__composite"))
-        sr.env["GITHUB_ACTION_PATH"] = str(self.manifest.directory)
-        sr.env["GITHUB_ACTION_REPOSITORY"] = self.repository
-        sr.env["GITHUB_ACTION_REF"] = self.ref
-        sr.display_env = ctx.contexts.get("env", {})
-        sr.defaults = Defaults()
-        sr.cancel = getattr(rt, "cancel", None)
-        minutes = nested.timeout_minutes
-        if isinstance(minutes, int | float) and minutes > 0:
-            sr.timeout = float(minutes) * 60
-        return sr
 
     def _impl(self, nested: Step) -> StepImpl:
         if nested.run is not None:
@@ -208,6 +196,4 @@ class CompositeAction(ActionStep):
         try:
             return self.resolver.resolve(nested.uses, nested, depth=self.depth + 1)
         except ActionError as exc:
-            from pheme.execution._steps import FailingStep
-
             return FailingStep(str(exc))

@@ -140,7 +140,7 @@ class NodeAction(ActionStep):
             }
         )
         state = dict(self._state)
-        state.update(getattr(rt, "state", {}) or {})
+        state.update(rt.state)
         extra.update({f"STATE_{k}": v for k, v in state.items()})
         saved = dict(rt.env)
         rt.env.update(extra)
@@ -149,7 +149,7 @@ class NodeAction(ActionStep):
         finally:
             rt.env.clear()
             rt.env.update(saved)
-        self._state.update(getattr(rt, "state", {}) or {})
+        self._state.update(rt.state)
         if code != 0:
             if not rt.interrupted:
                 rt.fail(f"Process completed with exit code {code}.")

@@ -466,3 +466,16 @@ def test_cancelling_the_run_cancels_the_called_jobs(engine):
     result, _ = asyncio.run(scenario())
     assert result.conclusion == "cancelled"
     assert result.job("call / wait").conclusion == "cancelled"
+
+
+def test_a_container_job_in_a_called_workflow_fails_naming_it(engine):
+    write(
+        engine.workspace,
+        "svc.yml",
+        "on: workflow_call\njobs:\n  db:\n    runs-on: x\n    services:\n      pg:\n        image: postgres\n"
+        "    steps:\n      - run: echo\n",
+    )
+    result, col = engine.run("on: push\njobs:\n  call:\n    uses: ./.github/workflows/svc.yml\n")
+    assert result.conclusion == "failure"
+    assert result.job("call / db").started is False
+    assert any("job 'call / db' uses services" in line for line in col.lines("call / db"))

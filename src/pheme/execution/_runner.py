@@ -372,7 +372,7 @@ class _Scope:
             cancelled = self.cancel.is_set()
             self.not_run(job, "cancelled" if cancelled else "skipped", "cancelled" if cancelled else "if")
             return
-        unsupported = _unsupported(job)
+        unsupported = _unsupported(job, self.key_prefix + job.id)
         if unsupported:
             self.not_run(job, "failure", "unsupported", unsupported)
             return
@@ -727,11 +727,12 @@ def _github_light(req: RunRequest) -> dict[str, Any]:
     }
 
 
-def _unsupported(job: Job) -> str | None:
+def _unsupported(job: Job, name: str) -> str | None:
+    """Why ``job`` cannot run here (``name``: how to call it, ``call / build`` in a called workflow)."""
     if job.container:
-        return f"job '{job.id}' uses a container, but Pheme runs jobs on the host (no container engine)"
+        return f"job '{name}' uses a container, but Pheme runs jobs on the host (no container engine)"
     if job.services:
-        return f"job '{job.id}' uses services, but Pheme runs jobs on the host (no container engine)"
+        return f"job '{name}' uses services, but Pheme runs jobs on the host (no container engine)"
     return None
 
 

@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.stdout.write(f"pheme {__version__}\n")
         raise SystemExit(0)
+    if args[:1] == ["rollback"]:
+        # Fast path: a rollback's deadline includes this command's start (see deploy_cmd.fast_rollback).
+        from pheme.cli.deploy_cmd import fast_rollback
+
+        fast_rollback(args[1:])
 
     from pheme.cli._app import run
 

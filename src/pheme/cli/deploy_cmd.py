@@ -2,6 +2,12 @@
 
 Thin: parse flags, call :mod:`pheme.deploy.service`, print. The work happens
 in the local deploy agent, which these commands start when it is not running.
+
+``pheme rollback`` has a fast path (:func:`fast_rollback`, called by
+``pheme.cli.main`` before Typer is imported): a rollback promises all traffic
+on the previous revision within a second *including the command's start*, and
+importing Typer and every command module costs a third of that on its own.
+This module therefore imports Typer only inside :func:`register`.
 """
 
 from __future__ import annotations
@@ -11,12 +17,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 if TYPE_CHECKING:
+    import typer
+
     from pheme.core.deploy.records import DeploymentRecord
 
-__all__ = ["register"]
+__all__ = ["fast_rollback", "register"]
 
 _MARK = {"succeeded": "✓", "failed": "✗", "cancelled": "⊘", "running": "…"}
 
@@ -89,8 +95,54 @@ def _url(service: str, environment: str) -> str | None:
     return None
 
 
+def _rollback(service: str, env: str, to: int | None) -> None:
+    from pheme.deploy import service as svc
+
+    record = svc.rollback(service, env, to=to)
+    printer = _StepPrinter()
+    printer.header = True
+    printer(record)
+    if record.status != "succeeded":
+        sys.stderr.write(f"pheme: rollback failed: {record.reason}\n")
+        raise SystemExit(1)
+    sys.stdout.write(f"✓ {service} in {env} is back on revision {record.revision} ({record.version})\n")
+
+
+def fast_rollback(args: list[str]) -> None:
+    """``pheme rollback SERVICE --env ENV [--to N]`` without Typer; returns if ``args`` need the full parser."""
+    service: str | None = None
+    env: str | None = None
+    to: int | None = None
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("--env", "-e") and rest:
+            env = rest.pop(0)
+        elif arg.startswith("--env="):
+            env = arg.split("=", 1)[1]
+        elif arg == "--to" and rest and rest[0].isdigit():
+            to = int(rest.pop(0))
+        elif arg.startswith("--to=") and arg[5:].isdigit():
+            to = int(arg[5:])
+        elif not arg.startswith("-") and service is None:
+            service = arg
+        else:
+            return  # --help, a typo, ...: let Typer explain
+    if service is None or env is None:
+        return
+    from pheme.errors import PhemeError
+
+    try:
+        _rollback(service, env, to)
+    except PhemeError as exc:
+        sys.stderr.write(f"pheme: {exc}\n")
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(0)
+
+
 def register(app: typer.Typer) -> None:
     """Add the deployment commands to ``app``."""
+    import typer
 
     @app.command("deploy")
     def deploy(
@@ -165,16 +217,7 @@ def register(app: typer.Typer) -> None:
         to: int | None = typer.Option(None, "--to", help="Revision to restore (default: the previous one)."),
     ) -> None:
         """Put all traffic back on the previous revision (instant while it is still warm)."""
-        from pheme.deploy import service as svc
-
-        record = svc.rollback(service, env, to=to)
-        printer = _StepPrinter()
-        printer.header = True
-        printer(record)
-        if record.status != "succeeded":
-            sys.stderr.write(f"pheme: rollback failed: {record.reason}\n")
-            raise SystemExit(1)
-        sys.stdout.write(f"✓ {service} in {env} is back on revision {record.revision} ({record.version})\n")
+        _rollback(service, env, to)
 
     @app.command("deployments")
     def deployments(

@@ -45,6 +45,7 @@ from pheme.core.deploy.model import BlueGreen, Canary, EnvironmentSpec, ServiceS
 from pheme.core.deploy.records import DeploymentRecord
 from pheme.deploy._http import serve_json
 from pheme.deploy.analysis import load_runner
+from pheme.deploy.client import agent_paths
 from pheme.deploy.executor import Control, Executor
 from pheme.deploy.local import LocalRuntime, LocalTarget
 from pheme.deploy.supervisor import process_alive
@@ -52,26 +53,6 @@ from pheme.deploy.target import Target, TargetContext, open_target
 from pheme.errors import DeployError, PhemeError, UsageError
 
 __all__ = ["Agent", "agent_paths", "main"]
-
-
-@dataclass(frozen=True, slots=True)
-class AgentPaths:
-    root: Path
-    socket: Path
-    lock: Path
-    state: Path
-    log: Path
-    info: Path
-
-
-def agent_paths(home: Path) -> AgentPaths:
-    """Where one home's agent keeps its socket, lock, state and log."""
-    root = home / "deploy"
-    sock = root / "agent.sock"
-    if len(str(sock)) > 100:  # AF_UNIX paths are limited to 108 bytes
-        digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
-        sock = Path(f"/tmp/pheme-agent-{digest}.sock")
-    return AgentPaths(root, sock, root / "agent.lock", root / "state.json", root / "agent.log", root / "agent.json")
 
 
 @dataclass(eq=False)

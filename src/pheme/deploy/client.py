@@ -8,6 +8,7 @@ the agent, which already has the store open, does the work.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -15,19 +16,38 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pheme.errors import DeployError, UsageError
 
-__all__ = ["AgentClient", "agent_running", "ensure_agent"]
+__all__ = ["AgentClient", "AgentPaths", "agent_paths", "agent_running", "ensure_agent"]
 
 START_TIMEOUT = 20.0
 
 
-def _paths(home: Path) -> Any:
-    from pheme.deploy.agent import agent_paths
+@dataclass(frozen=True, slots=True)
+class AgentPaths:
+    root: Path
+    socket: Path
+    lock: Path
+    state: Path
+    log: Path
+    info: Path
 
+
+def agent_paths(home: Path) -> AgentPaths:
+    """Where one home's agent keeps its socket, lock, state and log."""
+    root = home / "deploy"
+    sock = root / "agent.sock"
+    if len(str(sock)) > 100:  # AF_UNIX paths are limited to 108 bytes
+        digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
+        sock = Path(f"/tmp/pheme-agent-{digest}.sock")
+    return AgentPaths(root, sock, root / "agent.lock", root / "state.json", root / "agent.log", root / "agent.json")
+
+
+def _paths(home: Path) -> AgentPaths:
     return agent_paths(home)
 
 

@@ -11,7 +11,8 @@ Strategies yield the actions of :mod:`pheme.core.deploy.actions`; the I/O
 
 from __future__ import annotations
 
-from pheme.core.deploy._load import parse_deploy, validate_deploy
+from typing import TYPE_CHECKING, Any
+
 from pheme.core.deploy.actions import (
     Action,
     ActionResult,
@@ -30,6 +31,9 @@ from pheme.core.deploy.actions import (
 from pheme.core.deploy.model import DeployConfig, EnvironmentSpec, ServiceSpec, canonical_strategy
 from pheme.core.deploy.records import DeploymentRecord, DeployStepRecord
 from pheme.core.deploy.strategies import Flow, Rollout, abort, plan, rollback
+
+if TYPE_CHECKING:
+    from pheme.core.deploy._load import parse_deploy, validate_deploy
 
 __all__ = [
     "Action",
@@ -59,3 +63,13 @@ __all__ = [
     "rollback",
     "validate_deploy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The loader pulls in the YAML reader (a quarter of a second): only when a file is read,
+    # so `pheme rollback`, which reads none, starts fast.
+    if name in ("parse_deploy", "validate_deploy"):
+        from pheme.core.deploy import _load
+
+        return getattr(_load, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,22 @@
-"""Server-rendered UI pages (owned by the UI work). ``register(app, server)`` adds its routes.
+"""Server-rendered UI pages (Jinja2, a few lines of own JavaScript, no build step).
 
-``pheme.api.create_app`` calls ``register(app, server)`` when this package defines it.
+``pheme.api.create_app`` calls :func:`register` when this package defines it:
+the pages mount under ``/`` and the static files under ``/static``. The pages
+call the same services as the API (never HTTP to itself); see
+:mod:`pheme.web.pages` for the routes and :mod:`pheme.web.session` for login
+and CSRF protection.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(app: Any, server: Any) -> None:
+    """Add the UI's routes and static files to ``app`` (the server is ``app.state.server``)."""
+    from pheme.web.pages import register_static, router
+
+    app.include_router(router)
+    register_static(app)

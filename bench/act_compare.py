@@ -60,6 +60,8 @@ def machine() -> dict[str, Any]:
         "cpu_model": model,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        # Other work on the machine skews absolute times (act runs side by side, so ratios less so).
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
     }
 
 
@@ -126,17 +128,28 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float,
     return wall, usage.ru_maxrss / 1024, proc.returncode
 
 
-def measure(name: str, cmd: list[str], cwd: Path, env: dict[str, str], runs: int) -> dict[str, Any]:
-    walls, rss = [], []
+def measure_many(commands: dict[str, list[str]], cwd: Path, env: dict[str, str], runs: int) -> dict[str, Any]:
+    """Each command ``runs`` times, INTERLEAVED (a, b, a, b ...) so that a change in the
+    machine's load hits both sides alike."""
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    rss: dict[str, list[float]] = {name: [] for name in commands}
     for i in range(runs):
-        wall, peak, code = timed(cmd, cwd, env)
-        if code != 0:
-            raise SystemExit(f"{name}: {' '.join(cmd[:3])} ... exited {code} (run {i + 1})")
-        walls.append(wall)
-        rss.append(peak)
-        log(f"  {name} run {i + 1}/{runs}: {wall:.3f}s, {peak:.0f} MiB")
-    return {"median_s": round(statistics.median(walls), 4), "runs_s": [round(w, 4) for w in walls],
-            "peak_rss_mb": round(max(rss), 1)}
+        for name, cmd in commands.items():
+            wall, peak, code = timed(cmd, cwd, env)
+            if code != 0:
+                raise SystemExit(f"{name}: {' '.join(cmd[:3])} ... exited {code} (run {i + 1})")
+            walls[name].append(wall)
+            rss[name].append(peak)
+            log(f"  {name} run {i + 1}/{runs}: {wall:.3f}s, {peak:.0f} MiB")
+    return {
+        name: {"median_s": round(statistics.median(walls[name]), 4), "runs_s": [round(w, 4) for w in walls[name]],
+               "peak_rss_mb": round(max(rss[name]), 1)}
+        for name in commands
+    }
+
+
+def measure(name: str, cmd: list[str], cwd: Path, env: dict[str, str], runs: int) -> dict[str, Any]:
+    return dict(measure_many({name: cmd}, cwd, env, runs)[name])
 
 
 def act_cmd(act: Path, workflow: str) -> list[str]:
@@ -150,8 +163,8 @@ def pheme_cmd(workflow: str) -> list[str]:
 
 def compare(name: str, workflow: str, repo: Path, act: Path, env: dict[str, str], runs: int) -> dict[str, Any]:
     log(f"{name}:")
-    act_r = measure("act", act_cmd(act, workflow), repo, env, runs)
-    pheme_r = measure("pheme", pheme_cmd(workflow), repo, env, runs)
+    both = measure_many({"act": act_cmd(act, workflow), "pheme": pheme_cmd(workflow)}, repo, env, runs)
+    act_r, pheme_r = both["act"], both["pheme"]
     ratio = pheme_r["median_s"] / act_r["median_s"]
     return {"pheme": pheme_r, "act": act_r, "ratio": round(ratio, 3), "target": "pheme <= 1.0x act",
             "met": ratio <= 1.0}
@@ -162,6 +175,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs and a 20 MB output")
     args = parser.parse_args()
     runs = 2 if args.quick else 5
+    started_load = round(os.getloadavg()[0], 2)
     big_lines = 200_000 if args.quick else 2_000_000
 
     act = ensure_act()
@@ -183,9 +197,17 @@ def main() -> None:
         results["jobs40"] = compare("(b) 40 jobs of 5 steps", "jobs40.yml", repo, act, env, runs)
 
         log(f"(c) one step writing {big_lines * 100 // 1_000_000} MB:")
-        baseline = measure("sh > /dev/null", ["bash", "-c", big_command(big_lines) + " > /dev/null"], repo, env, runs)
-        act_big = measure("act", act_cmd(act, "bigout.yml"), repo, env, runs)
-        pheme_big = measure("pheme", pheme_cmd("bigout.yml"), repo, env, runs)
+        big = measure_many(
+            {
+                "sh > /dev/null": ["bash", "-c", big_command(big_lines) + " > /dev/null"],
+                "act": act_cmd(act, "bigout.yml"),
+                "pheme": pheme_cmd("bigout.yml"),
+            },
+            repo,
+            env,
+            runs,
+        )
+        baseline, act_big, pheme_big = big["sh > /dev/null"], big["act"], big["pheme"]
         ratio = pheme_big["median_s"] / baseline["median_s"]
         results["bigout"] = {
             "megabytes": big_lines * 100 // 1_000_000, "lines": big_lines,
@@ -198,7 +220,8 @@ def main() -> None:
         version = measure("pheme --version", [str(VENV_BIN / "pheme"), "--version"], repo, env, 10)
         results["version"] = {"pheme": version, "target": "<= 200 ms", "met": version["median_s"] <= 0.2}
 
-    out = {"bench": "act_compare", "quick": args.quick, "runs": runs, "machine": machine(),
+    out = {"bench": "act_compare", "quick": args.quick, "runs": runs,
+           "machine": {**machine(), "load_average_1m_at_start": started_load},
            "act_version": act_version, "results": results,
            "all_met": all(r["met"] for r in results.values())}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

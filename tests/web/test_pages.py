@@ -1,0 +1,193 @@
+"""The pages as each role sees them, and the actions behind their buttons."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from pheme.storage.server import NewRun
+
+
+def _approve_forms(html: str) -> list[str]:
+    return re.findall(r'action="/approvals/(\d+)"', html)
+
+
+@pytest.fixture
+def waiting(pipeline: Any) -> tuple[Any, int, Any]:
+    """A pushed run whose deploy job waits for review (pushed by bob)."""
+    [run_id] = pipeline.push()
+    approval = pipeline.pending(run_id)
+    return pipeline, run_id, approval
+
+
+def test_the_run_list_shows_runs_with_status_and_filters(waiting: Any) -> None:
+    ui, run_id, _ = waiting
+    page = ui.as_("viewer").get("/")
+    assert page.status_code == 200
+    row = re.search(rf'<tr data-run-id="{run_id}">(.*?)</tr>', page.text, re.S)
+    assert row, page.text
+    assert "waiting" in row.group(1) and "Release" in row.group(1) and "acme/proj" in row.group(1)
+    assert "bob" in row.group(1) and "<code>main</code>" in row.group(1)
+    assert f'data-run-id="{run_id}"' in ui.as_("viewer").get("/?status=waiting&branch=main&workflow=release.yml").text
+    assert f'data-run-id="{run_id}"' in ui.as_("viewer").get("/?repo=acme/proj").text
+    for miss in ("/?status=success", "/?branch=feature", "/?workflow=other.yml", "/?repo=acme/other"):
+        assert 'data-run-id="' not in ui.as_("viewer").get(miss).text, miss
+
+
+def test_the_run_list_pages_by_run_id(ui: Any, tmp_path: Any) -> None:
+    from pheme.web.pages import PAGE_SIZE
+
+    repo = ui.server.add_repo("acme/many", str(tmp_path), webhook_secret="s")
+    new = [NewRun(repo_id=repo.id, workflow="CI", file=".github/workflows/ci.yml", event="push", ref="refs/heads/main",
+                  sha="a" * 40, actor="bob", payload={}) for _ in range(PAGE_SIZE + 3)]  # fmt: skip
+    ids = list(ui.server.enqueue(new).run_ids)
+    first = ui.as_("viewer").get("/").text
+    shown = [int(i) for i in re.findall(r'data-run-id="(\d+)"', first)]
+    assert shown == sorted(ids, reverse=True)[:PAGE_SIZE]
+    older = re.search(r'href="([^"]+)" rel="next"', first)
+    assert older
+    rest = [int(i) for i in re.findall(r'data-run-id="(\d+)"', ui.as_("viewer").get(older.group(1).replace("&amp;", "&")).text)]
+    assert rest == sorted(ids, reverse=True)[PAGE_SIZE:]
+
+
+def test_the_run_page_draws_the_job_graph_with_its_needs_edges(waiting: Any) -> None:
+    ui, run_id, _ = waiting
+    page = ui.as_("viewer").get(f"/runs/{run_id}").text
+    edges = set(re.findall(r'data-edge="([^"]+)"', page))
+    assert edges == {"build->test", "build->deploy", "test->deploy"}
+    assert re.search(r'<g class="node s-success" data-job-key="build">', page)
+    assert re.search(r'<g class="node s-waiting" data-job-key="deploy">', page)
+
+
+def test_a_log_folds_its_groups_and_shows_text_as_text(waiting: Any) -> None:
+    ui, run_id, _ = waiting
+    run = ui.server.store.get_run(run_id)
+    build = next(j for j in run.jobs if j.key == "build")
+    page = ui.as_("viewer").get(f"/runs/{run_id}/jobs/{build.id}").text
+    group = re.search(r'<details class="group"><summary><span class="ln">\d+</span>Compile &lt;everything&gt;</summary>(.*?)</details>', page, re.S)
+    assert group, page
+    assert "cc -o app &lt;main.c&gt;" in group.group(1)
+    assert "built &amp; ready" in page and "<main.c>" not in page
+    assert "data-stream" not in page  # a finished job is not followed
+
+
+def test_a_running_jobs_log_is_followed_through_the_api_sse_endpoint(waiting: Any) -> None:
+    ui, run_id, _ = waiting
+    run = ui.server.store.get_run(run_id)
+    deploy = next(j for j in run.jobs if j.key == "deploy")
+    page = ui.as_("viewer").get(f"/runs/{run_id}/jobs/{deploy.id}").text
+    assert f'data-stream="/api/v1/runs/{run_id}/jobs/{deploy.id}/logs?follow=true&amp;start={deploy.log_lines}"' in page
+    assert f'data-state-url="/runs/{run_id}/state"' in page
+    state = ui.as_("viewer").get(f"/runs/{run_id}/state").json()["state"]
+    assert f'data-state="{state}"' in page
+
+
+def test_only_deployers_see_and_may_use_the_review_buttons(waiting: Any) -> None:
+    ui, run_id, approval = waiting
+    for role in ("viewer", "developer"):
+        page = ui.as_(role).get(f"/runs/{run_id}").text
+        assert _approve_forms(page) == [] and "must approve this job" in page, role
+    assert _approve_forms(ui.as_("deployer").get(f"/runs/{run_id}").text) == [str(approval.id)]
+    refused = ui.as_("viewer").post(f"/approvals/{approval.id}", {"decision": "approve"})
+    assert refused.status_code == 403 and "viewer role may not do this" in refused.text
+    assert ui.as_("developer").post(f"/approvals/{approval.id}", {"decision": "approve"}).status_code == 403
+    assert ui.server.sstore.get_approval(approval.id).state == "pending"
+
+
+def test_approving_runs_the_job_and_the_decision_shows_in_the_audit_log(waiting: Any) -> None:
+    ui, run_id, approval = waiting
+    response = ui.as_("deployer").post(f"/approvals/{approval.id}", {"decision": "approve", "comment": "ship <it>"})
+    assert response.status_code == 303 and response.headers["location"] == f"/runs/{run_id}"
+    ui.wait_state(run_id, "completed")
+    page = ui.as_("viewer").get(f"/runs/{run_id}").text
+    assert "approved by deployer-user" in page and "ship &lt;it&gt;" in page
+    assert 'data-state-url' not in page  # a completed run is not polled
+    audit = ui.as_("viewer").get("/audit?action=approval.approve").text
+    row = re.search(r'<tr data-action="approval.approve">(.*?)</tr>', audit, re.S)
+    assert row and "deployer-user" in row.group(1) and "ship &lt;it&gt;" in row.group(1)
+    assert ui.server.store.get_run(run_id).conclusion.value == "success"
+
+
+def test_rejecting_fails_the_job(waiting: Any) -> None:
+    ui, run_id, approval = waiting
+    ui.as_("admin").post(f"/approvals/{approval.id}", {"decision": "reject", "comment": "not today"})
+    ui.wait_state(run_id, "completed")
+    assert ui.server.store.get_run(run_id).conclusion.value == "failure"
+    assert "rejected by admin-user" in ui.as_("viewer").get(f"/runs/{run_id}").text
+
+
+def test_self_review_is_refused_with_the_services_reason(pipeline: Any) -> None:
+    [run_id] = pipeline.push(sender="deployer-user")
+    approval = pipeline.pending(run_id)
+    response = pipeline.as_("deployer").post(f"/approvals/{approval.id}", {"decision": "approve"})
+    assert response.status_code == 403 and "prevents self-review" in response.text
+    assert pipeline.server.sstore.get_approval(approval.id).state == "pending"
+
+
+def test_developers_cancel_and_rerun_viewers_may_not(waiting: Any) -> None:
+    ui, run_id, _ = waiting
+    assert "Cancel run" not in ui.as_("viewer").get(f"/runs/{run_id}").text
+    assert "Cancel run" in ui.as_("developer").get(f"/runs/{run_id}").text
+    assert ui.as_("viewer").post(f"/runs/{run_id}/cancel", {}).status_code == 403
+    assert ui.as_("developer").post(f"/runs/{run_id}/cancel", {}).status_code == 303
+    ui.wait_state(run_id, "completed")
+    page = ui.as_("developer").get(f"/runs/{run_id}").text
+    assert "Re-run all jobs" in page and "Re-run failed jobs" in page
+    assert "Re-run" not in ui.as_("viewer").get(f"/runs/{run_id}").text
+    again = ui.as_("developer").post(f"/runs/{run_id}/rerun", {"failed_only": "true"})
+    assert again.status_code == 303
+    new_id = int(again.headers["location"].rsplit("/", 1)[1])
+    assert new_id != run_id
+    entry = ui.server.sstore.queue_entry(new_id)
+    assert entry.rerun_of == run_id and entry.jobs == ("deploy",)
+
+
+def test_a_running_run_cannot_be_rerun_and_the_page_says_why(waiting: Any) -> None:
+    ui, run_id, _ = waiting
+    response = ui.as_("developer").post(f"/runs/{run_id}/rerun", {})
+    assert response.status_code == 409 and "still waiting" in response.text
+
+
+def test_the_dispatch_form_lists_inputs_and_starts_a_run(pipeline: Any) -> None:
+    page = pipeline.as_("developer").get("/dispatch?repo=acme/proj&ref=main").text
+    assert "Release" in page and 'name="input.level"' in page and 'name="input.dry"' in page
+    assert '<option value="low" selected>' in page
+    response = pipeline.as_("developer").post("/dispatch", {"repo": "acme/proj", "ref": "main",
+                                                             "workflow": ".github/workflows/release.yml",
+                                                             "input.level": "high", "input.dry": "false"})  # fmt: skip
+    assert response.status_code == 303
+    run_id = int(response.headers["location"].rsplit("/", 1)[1])
+    run = pipeline.server.store.get_run(run_id)
+    assert run.event == "workflow_dispatch" and dict(run.inputs) == {"level": "high", "dry": False}
+    assert pipeline.server.sstore.run_context(run_id)[1] == "developer-user"
+    assert pipeline.as_("viewer").post("/dispatch", {"repo": "acme/proj", "workflow": "release.yml"}).status_code == 403
+    assert "Run workflow" not in pipeline.as_("viewer").get("/").text.split("<main>")[0]
+    bad = pipeline.as_("developer").post("/dispatch", {"repo": "acme/proj", "ref": "main", "workflow": "release.yml",
+                                                        "input.level": "deafening"})  # fmt: skip
+    assert bad.status_code == 409 and "level" in bad.text
+
+
+def test_environments_show_rules_and_pending_reviews_without_secret_values(waiting: Any) -> None:
+    ui, run_id, _ = waiting
+    ui.server.put_secret(ui.server.scope_of(environment="production"), "DEPLOY_TOKEN", "tok-123456", actor="test")
+    page = ui.as_("viewer").get("/environments").text
+    assert "production" in page and "deployer, admin" in page and "prevented" in page
+    assert "DEPLOY_TOKEN" in page and "tok-123456" not in page
+    assert f'href="/runs/{run_id}"' in page
+
+
+def test_unknown_runs_and_jobs_are_404_pages(ui: Any) -> None:
+    missing = ui.as_("viewer").get("/runs/999")
+    assert missing.status_code == 404 and "<h1>Not found</h1>" in missing.text
+    assert ui.as_("viewer").post("/approvals/999", {"decision": "approve"}).status_code == 403
+    assert ui.as_("deployer").post("/approvals/999", {"decision": "approve"}).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/", "/environments", "/audit", "/deployments", "/dora", "/dispatch"])
+@pytest.mark.parametrize("role", ["viewer", "developer", "deployer", "admin"])
+def test_every_page_renders_for_every_role(ui: Any, role: str, path: str) -> None:
+    page = ui.as_(role).get(path)
+    assert page.status_code == 200
+    assert f"{role}-user" in page.text and page.headers["content-type"].startswith("text/html")

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 # Debian packages the tests use. Installed only when missing.
-APT_PACKAGES ?= git python3-venv postgresql prometheus
+APT_PACKAGES ?= git python3-venv postgresql prometheus chromium
 
 .PHONY: demo test lint system-deps venv bench-quick clean
 

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 # Debian packages the tests use. Installed only when missing.
-APT_PACKAGES ?= git python3-venv postgresql prometheus chromium
+APT_PACKAGES ?= git python3-venv postgresql prometheus nginx chromium
 
 .PHONY: demo test lint system-deps venv bench-quick clean
 
@@ -30,6 +30,7 @@ lint: venv
 
 test: system-deps venv lint
 	@$(VENV)/bin/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+	$(PY) bench/deploy_safety.py --quick > /dev/null
 
 bench-quick: venv
 	@for b in bench/*.py; do echo "== $$b --quick"; $(PY) $$b --quick || exit 1; done

@@ -44,3 +44,24 @@ step pheme runs
 
 step pheme logs 1 --job build
 "$pheme" logs 1 --job build | tail -n 15
+
+# --- deployment (the pipeline's deploy job ran `uses: pheme/deploy@v1`: a blue-green deployment to staging
+# on the local target, behind Pheme's embedded proxy). PHEME_DEMO_KEEP=1 leaves the service running.
+if [ -z "${PHEME_DEMO_KEEP:-}" ]; then
+  trap '"$pheme" agent stop >/dev/null 2>&1 || true; cleanup' EXIT
+fi
+
+step pheme deployments
+"$pheme" deployments
+
+step pheme rollout status api --env staging
+"$pheme" rollout status api --env staging
+
+url="$("$pheme" rollout status api --env staging --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["services"][0]["state"]["url"])')"
+step "GET $url/version"
+python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1] + "/version").read().decode())' "$url"
+printf '\n%spheme-api is deployed to staging: %s%s\n' "$bold" "$url" "$plain"
+if [ -n "${PHEME_DEMO_KEEP:-}" ]; then
+  trap - EXIT
+  echo "(left running: PHEME_HOME=$PHEME_HOME; stop it with 'PHEME_HOME=$PHEME_HOME $pheme agent stop')"
+fi

@@ -86,3 +86,44 @@ def make_project(root: Path, deploy_yml: str, versions: tuple[str, ...] = ("1.0.
             cwd=project, check=True,
         )
     return project
+
+
+def _pg_server_module() -> object:
+    import importlib.util
+
+    name = "pheme_tests_pg_server"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tests" / "pg_server.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def deploy_pg_server() -> Iterator[object]:
+    mod = _pg_server_module()
+    try:
+        server = mod.acquire()  # type: ignore[attr-defined]
+    except mod.PgUnavailable as exc:  # type: ignore[attr-defined]
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def deploy_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database, once SQLite and once PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'pheme.db'}"
+        return
+    server = request.getfixturevalue("deploy_pg_server")
+    url: str = server.create_database()  # type: ignore[attr-defined]
+    try:
+        yield url
+    finally:
+        server.drop_database(url)  # type: ignore[attr-defined]

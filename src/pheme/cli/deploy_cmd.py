@@ -82,6 +82,17 @@ def _finish(record: DeploymentRecord, *, url: str | None = None) -> None:
     raise SystemExit(1)
 
 
+def _github_outputs(record: DeploymentRecord, url: str | None) -> None:
+    """Inside a workflow step (``pheme/deploy@v1``), leave the step's outputs in ``GITHUB_OUTPUT``."""
+    import os
+
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(f"deployment={record.id}\nrevision={record.revision}\nstatus={record.status}\nurl={url or ''}\n")
+
+
 def _url(service: str, environment: str) -> str | None:
     from pheme.deploy import service as svc
 
@@ -166,10 +177,12 @@ def register(app: typer.Typer) -> None:
             service, env, version, strategy=strategy, workdir=directory, file=file, commit=commit,
             triggered_by=triggered_by, wait=not detach, on_step=printer,
         )
+        url = _url(service, env)
+        _github_outputs(record, url)
         if detach and not record.done:
             sys.stdout.write(f"deployment #{record.id} started; follow it with 'pheme rollout status {service} --env {env}'\n")
             return
-        _finish(record, url=_url(service, env) if record.status == "succeeded" else None)
+        _finish(record, url=url if record.status == "succeeded" else None)
 
     rollout_app = typer.Typer(
         name="rollout", help="Watch or steer a rollout in progress.", no_args_is_help=True,

@@ -131,10 +131,14 @@ class DeploymentRepo:
         for _ in range(2):
             with self._conn(write=True) as conn:
                 dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                # RETURNING, not rowcount: psycopg reports -1 for an upsert that did nothing.
                 taken = conn.execute(
-                    dialect.insert(deployment_locks).values(**row).on_conflict_do_nothing()
-                ).rowcount
-            if taken == 1:
+                    dialect.insert(deployment_locks)
+                    .values(**row)
+                    .on_conflict_do_nothing()
+                    .returning(deployment_locks.c.holder)
+                ).first()
+            if taken is not None:
                 return
             current = self.lock(service, environment)
             if current is None:

@@ -33,6 +33,7 @@ _TABLE = {
     "actions/download-artifact": ("artifacts", "DownloadArtifact"),
     "aws-actions/configure-aws-credentials": ("aws", "ConfigureAwsCredentials"),
     "snyk/actions/*": ("snyk", "Snyk"),
+    "pheme/deploy": ("deploy", "Deploy"),
 }
 
 

@@ -160,8 +160,13 @@ async def run_analysis(
     timeout: float | None = None,
     extra: dict[str, Any] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    probes: Callable[[MetricSpec], Probe] | None = None,
 ) -> AnalysisResult:
-    """Run ``template`` against ``ctx`` until its verdict is certain (or ``timeout`` seconds pass)."""
+    """Run ``template`` against ``ctx`` until its verdict is certain (or ``timeout`` seconds pass).
+
+    ``probes`` replaces the providers (simulations feed synthetic observations through
+    the same scheduling, judging and decision code); ``sleep`` replaces the waiting.
+    """
     rec: AnalysisRecorder = recorder or _NullRecorder()
     started = time.monotonic()
     run_id = await rec.start(template, ctx, extra or {})
@@ -173,14 +178,19 @@ async def run_analysis(
         # Stop this metric's loop once the whole analysis has failed.
         return analysis_outcome(template, measurements).verdict is Verdict.FAIL
 
-    own_client = client is None
-    http = client or httpx.AsyncClient(
-        timeout=httpx.Timeout(min(10.0, max(1.0, _shortest(template))), connect=2.0)
-    )
+    # No client of our own when the probes are given (simulations run thousands of analyses).
+    own_client = client is None and probes is None
+    http = client
+    if own_client:
+        http = httpx.AsyncClient(timeout=httpx.Timeout(min(10.0, max(1.0, _shortest(template))), connect=2.0))
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     tasks = [
-        asyncio.create_task(_metric_loop(spec, open_probe(spec, ctx, http), on_measurement, sleep))
+        asyncio.create_task(
+            _metric_loop(
+                spec, probes(spec) if probes else open_probe(spec, ctx, _require(http)), on_measurement, sleep
+            )
+        )
         for spec in template.metrics
     ]
     verdict: Verdict | None = None
@@ -205,7 +215,7 @@ async def run_analysis(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if own_client:
+        if own_client and http is not None:
             await http.aclose()
     if verdict is None:
         outcome = analysis_outcome(template, measurements)
@@ -215,6 +225,12 @@ async def run_analysis(
             reason = f"the analysis did not finish within {timeout:g}s" + (f" ({reason})" if reason else "")
     await rec.finish(run_id, verdict, reason)
     return AnalysisResult(verdict, reason, tuple(measurements), run_id, time.monotonic() - started)
+
+
+def _require(client: httpx.AsyncClient | None) -> httpx.AsyncClient:
+    if client is None:  # pragma: no cover - run_analysis always makes one when no probes are given
+        raise RuntimeError("no HTTP client")
+    return client
 
 
 def _shortest(template: AnalysisTemplate) -> float:
@@ -247,7 +263,7 @@ class TemplateAnalysisRunner:
         prometheus_url: str | None = None,
         schedule: dict[str, float] | None = None,
     ) -> None:
-        self.library = library or TemplateLibrary(Path.cwd())
+        self.library = library
         self.recorder = recorder
         self.prometheus_url = prometheus_url
         self.schedule = schedule or {}
@@ -270,9 +286,18 @@ class TemplateAnalysisRunner:
             prometheus_url=self.prometheus_url,
         )
 
+    def _library(self, request: Any) -> TemplateLibrary:
+        """The given library, else the repository's (the request's ``workdir``, else the current directory).
+
+        Read afresh for every request: the deploy agent lives long, templates change with the repository.
+        """
+        if self.library is not None:
+            return self.library
+        return TemplateLibrary(Path(getattr(request, "workdir", None) or Path.cwd()))
+
     async def analyze(self, request: Any) -> RunnerVerdict:
         try:
-            template = self.library.get(request.template)
+            template = self._library(request).get(request.template)
         except PhemeError as exc:
             return RunnerVerdict("inconclusive", str(exc))
         if self.schedule:

@@ -10,11 +10,12 @@ Rules, in order, for one measurement:
 1. the provider failed (server down, bad query)          → ``error``
 2. fewer requests than ``minSamples`` in the window       → ``inconclusive``
 3. no data (empty result, NaN, unknown request count)     → ``inconclusive``
-4. ``failureCondition`` holds                             → ``failed``
+4. ``failureCondition`` holds, or ``successCondition`` does not hold
+   and there is no ``failureCondition``                   → ``failed``
 5. canary significantly worse than baseline (Mann–Whitney) → ``failed``
 6. ``successCondition`` holds (or there is none)          → ``successful``
-7. ``successCondition`` fails: ``failed``, or ``inconclusive`` when a
-   ``failureCondition`` exists too (the grey zone between the two)
+7. otherwise — between a ``successCondition`` that does not hold and a
+   ``failureCondition`` that does not either (the grey zone) → ``inconclusive``
 
 Missing data is never a pass and never a crash: the analyses Argo Rollouts
 and Flagger users reported passing on "No values found" are rule 2 here.
@@ -213,6 +214,12 @@ def judge(
             return m(Phase.FAILED, f"failureCondition '{spec.failure.text}' holds ({shown})")
     except ConditionError as exc:
         return m(Phase.ERROR, f"failureCondition: {exc} ({shown})")
+    try:
+        success = spec.success.evaluate(variables) if spec.success is not None else None
+    except ConditionError as exc:
+        return m(Phase.ERROR, f"successCondition: {exc} ({shown})")
+    if success is False and spec.failure is None and spec.success is not None:
+        return m(Phase.FAILED, f"successCondition '{spec.success.text}' does not hold ({shown})")
     p_value: float | None = None
     if spec.compare is not None:
         cmp = spec.compare
@@ -240,20 +247,15 @@ def judge(
                         p_value,
                     )
                 shown += f"; vs baseline p = {result.p_value:.3g}"
-    try:
-        if spec.success is None:
-            return m(Phase.SUCCESSFUL, f"no failure condition holds ({shown})", p_value)
-        if spec.success.evaluate(variables):
-            return m(Phase.SUCCESSFUL, f"successCondition '{spec.success.text}' holds ({shown})", p_value)
-    except ConditionError as exc:
-        return m(Phase.ERROR, f"successCondition: {exc} ({shown})", p_value)
-    if spec.failure is not None:
-        return m(
-            Phase.INCONCLUSIVE,
-            f"neither successCondition '{spec.success.text}' nor failureCondition holds ({shown})",
-            p_value,
-        )
-    return m(Phase.FAILED, f"successCondition '{spec.success.text}' does not hold ({shown})", p_value)
+    if spec.success is None:
+        return m(Phase.SUCCESSFUL, f"no failure condition holds ({shown})", p_value)
+    if success:
+        return m(Phase.SUCCESSFUL, f"successCondition '{spec.success.text}' holds ({shown})", p_value)
+    return m(
+        Phase.INCONCLUSIVE,
+        f"neither successCondition '{spec.success.text}' nor failureCondition holds ({shown})",
+        p_value,
+    )
 
 
 def measurement_alpha(spec: MetricSpec) -> float:

@@ -337,3 +337,30 @@ jobs:
     report = run(root)
     assert report.succeeded
     assert "hello.txt" in outputs(report, "a")["files"].split()
+
+
+def test_pull_request_files_are_those_since_the_base_branch(repos: Any) -> None:
+    wf = """\
+on:
+  push:
+    paths: ['docs/**']
+  pull_request:
+    paths: ['docs/**']
+jobs:
+  docs:
+    runs-on: ubuntu-latest
+    steps: [{run: echo docs}]
+    outputs:
+      base: ${{ github.event.pull_request.base.sha }}
+"""
+    root = repos.make({".github/workflows/docs.yml": wf, "README.md": "hi\n"})
+    main_head = repos.git(root, "rev-parse", "HEAD")
+    repos.git(root, "checkout", "-q", "-b", "feature")
+    repos.write(root, {"docs/guide.md": "# guide\n"})
+    repos.commit(root, "docs")
+    repos.write(root, {"src/app.py": "print()\n"})
+    repos.commit(root, "code")
+    assert run(root).outcomes == []  # push: only the last commit (src/app.py)
+    report = run(root, event="pull_request")  # PR: everything since it left main
+    assert report.outcomes[0].record.ref == "refs/pull/1/merge"
+    assert outputs(report, "docs") == {"base": main_head}

@@ -107,6 +107,11 @@ class GitRepo:
         out = _run(["rev-parse", "--verify", "-q", f"{sha}^1"], self.root, check=False).strip()
         return out or None
 
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor of two revisions, or None (unknown revision, unrelated)."""
+        out = _run(["merge-base", a, b], self.root, check=False).strip()
+        return out or None
+
     def changed_files(self, before: str | None, after: str) -> tuple[str, ...]:
         """Files changed between two commits (``git diff --name-only``).
 

@@ -164,6 +164,14 @@ def _load_event_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def _pr_base(override: Mapping[str, Any]) -> str | None:
+    """``pull_request.base.ref`` from an event file, if it gives one."""
+    pr = override.get("pull_request")
+    base = pr.get("base") if isinstance(pr, Mapping) else None
+    ref = base.get("ref") if isinstance(base, Mapping) else None
+    return ref.removeprefix("refs/heads/") if isinstance(ref, str) and ref else None
+
+
 def _full_ref(ref: str) -> str:
     return ref if ref.startswith("refs/") else f"refs/heads/{ref}"
 
@@ -190,16 +198,17 @@ def _gather(options: LocalRunOptions) -> _Facts:
         before = repo.resolve(options.before.strip())
     elif isinstance(override.get("before"), str) and override["before"] not in ("", NULL_SHA):
         before = repo.resolve(override["before"])
+    elif options.event in ("pull_request", "pull_request_target") and sha != NULL_SHA:
+        # A pull request's files are those changed since it left its base branch.
+        base_sha = repo.merge_base(f"refs/heads/{_pr_base(override) or repo.default_branch() or 'main'}", sha)
+        before = base_sha if base_sha and base_sha != sha else repo.parent(sha)
     else:
         before = repo.parent(sha) if sha != NULL_SHA else None
     changed = repo.changed_files_worktree(before) if options.working_tree else repo.changed_files(before, sha)
     url = repo.remote_url()
     full_name = (full_name_from_url(url) if url else None) or f"local/{repo.root.name}"
-    base = override.get("pull_request", {}).get("base", {}).get("ref") if isinstance(
-        override.get("pull_request"), dict
-    ) and isinstance(override["pull_request"].get("base"), dict) else None
     default_branch = repo.default_branch() or "main"
-    base_branch = base if isinstance(base, str) and base else default_branch
+    base_branch = _pr_base(override) or default_branch
     head = repo.commit(sha) if sha != NULL_SHA else CommitInfo(NULL_SHA, NULL_SHA, "", "", "", "", "", "")
     return _Facts(repo, sha, ref, before, changed, full_name, base_branch, default_branch, head, override)
 
@@ -225,8 +234,9 @@ def _workflow_files(options: LocalRunOptions, repo_root: Path, tree: Path) -> li
     folder = tree / WORKFLOWS_DIR
     files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix in (".yml", ".yaml")) if folder.is_dir() else []
     if not files:
-        hint = "" if tree == repo_root else " of the committed tree"
-        raise ConfigError(f"no workflows found: {WORKFLOWS_DIR.as_posix()}/*.yml{hint} in {repo_root} is empty or missing")
+        where = repo_root / WORKFLOWS_DIR
+        hint = "" if tree == repo_root else " at HEAD (commit them, or use --working-tree)"
+        raise ConfigError(f"no workflows found: no .yml or .yaml files in {where}{hint}")
     return [f.relative_to(tree).as_posix() for f in files]
 
 

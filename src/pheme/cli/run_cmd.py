@@ -73,7 +73,8 @@ def register(app: typer.Typer) -> None:
         event_arg: str | None = typer.Argument(None, metavar="[EVENT]", help="Event to simulate (default: push)."),
         event: str | None = typer.Option(None, "--event", help="Event to simulate (same as the argument)."),
         ref: str | None = typer.Option(
-            None, "--ref", help="Ref the event is for: main, refs/heads/main, refs/tags/v1 (default: current branch)."
+            None, "--ref", help="Ref the event is for: main, refs/heads/main, refs/tags/v1 (default: current branch; "
+            "for pull_request the PR's head branch).",
         ),
         before: str | None = typer.Option(
             None, "--before", help="Commit before the push (default: HEAD's parent); paths filters use before..HEAD."
@@ -100,7 +101,12 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document (logs go to stderr)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only errors and the summary."),
     ) -> None:
-        """Run the workflows that an event triggers, for the commit at HEAD."""
+        """Run the workflows that an event triggers, for the commit at HEAD.
+
+        Exit codes: 0 all runs succeeded (or nothing was triggered), 1 a run failed or a
+        workflow file is invalid, 2 bad usage, 130/143 interrupted (the run is recorded
+        as cancelled). Every run is recorded: see 'pheme runs' and 'pheme logs'.
+        """
         import json
 
         from pheme.cli._view import make_view, write_problems

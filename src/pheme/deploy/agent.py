@@ -379,7 +379,7 @@ class Agent:
             environment=binding.environment.name,
             workdir=binding.workdir if binding.workdir.is_dir() else self.home,
             recorder=_StoreRecorder(self, record_id),
-            analysis=load_runner(),
+            analysis_factory=lambda: load_runner(binding.workdir),
         )
 
     async def _drive(self, binding: _Binding, active: _Active) -> None:

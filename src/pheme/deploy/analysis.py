@@ -7,8 +7,11 @@ installed, :class:`CommandAnalysisRunner` runs the step's ``run:`` command
 evaluate, which pauses the rollout for a human instead of guessing.
 
 To install a runner, provide a factory ``create_runner() -> AnalysisRunner``
-and name it in :data:`RUNNER_FACTORY` (or ``PHEME_ANALYSIS_RUNNER=module:attr``).
-It is imported by name, so the deploy package does not depend on monitoring.
+(optionally with a ``workdir`` keyword: the repository the deployment came
+from, where its analysis templates are) and name it in :data:`RUNNER_FACTORY`
+(or ``PHEME_ANALYSIS_RUNNER=module:attr``). It is imported by name, so the
+deploy package does not depend on monitoring, and only when a rollout reaches
+an analysis step.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import inspect
 import os
 import signal
 from dataclasses import dataclass
@@ -35,7 +39,8 @@ class AnalysisRequest:
     """What to analyse: a service's version on a track, by a named template.
 
     ``url`` reaches the revision directly (its metrics endpoint lives there
-    for the local target); ``environment`` and ``revision`` identify it.
+    for the local target); ``environment`` and ``revision`` identify it;
+    ``workdir`` is the repository checkout the deployment came from.
     """
 
     service: str
@@ -46,6 +51,7 @@ class AnalysisRequest:
     template: str
     url: str | None = None
     timeout: float = 300.0
+    workdir: str | None = None  # the repository the deployment came from (its analysis templates)
     # For comparisons and repository templates (added for pheme.monitoring):
     baseline_version: str | None = None
     baseline_url: str | None = None
@@ -74,7 +80,7 @@ class CommandAnalysisRunner:
         )
 
 
-def load_runner() -> AnalysisRunner:
+def load_runner(workdir: Path | None = None) -> AnalysisRunner:
     """The installed runner (PHEME_ANALYSIS_RUNNER, else monitoring's, else the stand-in)."""
     spec = os.environ.get("PHEME_ANALYSIS_RUNNER") or RUNNER_FACTORY
     module_name, _, attr = spec.partition(":")
@@ -83,7 +89,14 @@ def load_runner() -> AnalysisRunner:
         factory = getattr(module, attr)
     except (ImportError, AttributeError):
         return CommandAnalysisRunner()
-    runner: AnalysisRunner = factory()
+    try:
+        takes_workdir = "workdir" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        takes_workdir = False
+    if takes_workdir and workdir is not None:
+        runner: AnalysisRunner = factory(workdir=workdir)
+        return runner
+    runner = factory()
     return runner
 
 

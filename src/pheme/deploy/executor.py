@@ -114,6 +114,7 @@ class Executor:
         workdir: Path,
         recorder: Recorder | None = None,
         analysis: AnalysisRunner | None = None,
+        analysis_factory: Callable[[], AnalysisRunner] | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         self.target = target
@@ -121,7 +122,9 @@ class Executor:
         self.environment = environment
         self.workdir = workdir
         self.recorder: Recorder = recorder or NullRecorder()
-        self.analysis = analysis or CommandAnalysisRunner()
+        # Made on first use: a monitoring runner may open connections that a rollback never needs.
+        self._analysis_runner = analysis
+        self._analysis_factory = analysis_factory
         self.env = dict(os.environ if env is None else env)
         self.timings: list[tuple[str, float]] = []
 
@@ -222,6 +225,13 @@ class Executor:
         if code == 0:
             return ActionResult.success(last)
         return ActionResult.failure(f"'{command}' exited with {code}" + (f": {last}" if last else ""))
+
+    @property
+    def analysis(self) -> AnalysisRunner:
+        if self._analysis_runner is None:
+            factory = self._analysis_factory
+            self._analysis_runner = factory() if factory is not None else CommandAnalysisRunner()
+        return self._analysis_runner
 
     async def _analysis(self, action: RunAnalysis) -> ActionResult:
         analysis = action.analysis

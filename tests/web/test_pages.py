@@ -191,3 +191,35 @@ def test_every_page_renders_for_every_role(ui: Any, role: str, path: str) -> Non
     page = ui.as_(role).get(path)
     assert page.status_code == 200
     assert f"{role}-user" in page.text and page.headers["content-type"].startswith("text/html")
+
+
+def _deployments(ui: Any) -> Any:
+    from pheme.storage._deployments import DeploymentRepo
+
+    repo = DeploymentRepo(ui.server.store)
+    good = repo.create(service="api", environment="production", kind="deploy", revision=1, version="v1.0",
+                       strategy="blue-green", commit="c" * 40, triggered_by="workflow Ship #1")  # fmt: skip
+    repo.set_status(good.id, "succeeded")
+    bad = repo.create(service="api", environment="production", kind="deploy", revision=2, version="<v2>",
+                      strategy="canary", previous_revision=1)  # fmt: skip
+    repo.set_status(bad.id, "failed", "error rate 12% > 5% <script>")
+    return good, bad
+
+
+def test_the_deployments_page_lists_records_newest_first_with_filters(ui: Any) -> None:
+    _deployments(ui)
+    page = ui.as_("viewer").get("/deployments").text
+    assert page.index("&lt;v2&gt;") < page.index("v1.0")
+    assert "error rate 12% &gt; 5% &lt;script&gt;" in page and "<script>" not in page.split("</head>")[1]
+    assert "blue-green" in page and "(from 1)" in page
+    only_ok = ui.as_("viewer").get("/deployments?status=succeeded").text
+    assert "v1.0" in only_ok and "&lt;v2&gt;" not in only_ok
+
+
+def test_the_dora_page_shows_the_four_metrics_per_service(ui: Any) -> None:
+    pytest.importorskip("pheme.monitoring.reports", reason="the monitoring service is not installed")
+    _deployments(ui)
+    page = ui.as_("viewer").get("/dora?days=7").text
+    row = re.search(r"<tbody>(.*?)</tbody>", page, re.S)
+    assert row and "api" in row.group(1) and "production" in row.group(1)
+    assert "50%" in row.group(1)  # one of the two finished deployments failed

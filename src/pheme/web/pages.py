@@ -524,7 +524,7 @@ def _dispatchable(server: Any, repo_name: str, ref: str) -> list[dict[str, Any]]
     repo = server.sstore.get_repo(repo_name)
     mirror = server.mirrors.get(repo.id, repo.source)
     sha = mirror.resolve(ref)
-    found = []
+    found: list[dict[str, Any]] = []
     for path, text in sorted(mirror.workflow_files(sha).items()):
         try:
             workflow = load_workflow(path, text)
@@ -634,15 +634,12 @@ def deployments_page(request: Request, user: Principal) -> Response:
 
 
 def _dora_source() -> Callable[..., list[Any]] | None:
-    """The monitoring service's DORA function, when that service exists."""
-    import importlib
-
-    for module, name in (("pheme.monitoring.dora", "dora_report"), ("pheme.deploy.service", "dora_metrics")):
-        with contextlib.suppress(ImportError):
-            found = getattr(importlib.import_module(module), name, None)
-            if callable(found):
-                return found  # type: ignore[no-any-return]
-    return None
+    """``pheme.monitoring.reports.dora_report`` when the monitoring service is installed."""
+    try:
+        from pheme.monitoring.reports import dora_report
+    except ImportError:
+        return None
+    return dora_report
 
 
 @router.get("/dora")
@@ -656,7 +653,10 @@ def dora_page(request: Request, user: Principal) -> Response:
     if source is None:
         return render(request, "dora.html", user, nav="dora", days=days,
                       unavailable="DORA metrics are not available on this server yet.")  # fmt: skip
-    metrics = source(_server(request).store, end=datetime.now(UTC), window=timedelta(days=days))
+    try:
+        metrics = source(_server(request).store, window=timedelta(days=days), end=datetime.now(UTC))
+    except PhemeError as exc:
+        return render(request, "dora.html", user, nav="dora", days=days, unavailable=f"DORA metrics cannot be read: {exc}")
     return render(request, "dora.html", user, nav="dora", days=days, unavailable=None, metrics=metrics)
 
 

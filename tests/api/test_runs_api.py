@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -187,7 +188,7 @@ jobs:
     runs = pipe.wait_done(*ids)
     spans = sorted((j["started_at"], j["finished_at"]) for r in runs for j in r["jobs"])
     assert len(spans) == 4
-    assert all(prev[1] <= nxt[0] for prev, nxt in zip(spans, spans[1:], strict=False))
+    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans))
 
 
 def test_artifacts_of_a_run_are_listed_and_unknown_ones_are_404(pipeline_factory: Any, h: Any) -> None:

@@ -282,12 +282,13 @@ class Dispatcher:
                 break
             if entry.concurrency_group and entry.concurrency_group in busy:
                 continue
+            active = _Active(entry)
+            self._active[entry.run_id] = active  # before the claim: wait_idle() never sees a gap
             if not await asyncio.to_thread(self.server.sstore.claim, entry.run_id, self.server.instance_id):
+                self._active.pop(entry.run_id, None)
                 continue
             if entry.concurrency_group:
                 busy.add(entry.concurrency_group)
-            active = _Active(entry)
-            self._active[entry.run_id] = active
             active.task = asyncio.get_running_loop().create_task(self._run(active), name=f"run-{entry.run_id}")
 
     # --------------------------------------------------------------- one run
@@ -305,11 +306,11 @@ class Dispatcher:
                 assert self._slots is not None
                 self._slots.release()
             active.held.clear()
-            self._active.pop(entry.run_id, None)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(server.sstore.finish_entry, entry.run_id)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(server.after_run_finished, entry.run_id)
+            self._active.pop(entry.run_id, None)  # last: wait_idle() means "and its feedback is queued"
             if self._wake is not None:
                 self._wake.set()
             self._notify_idle()

@@ -186,7 +186,8 @@ class Feedback:
     def _work(self) -> None:
         import httpx
 
-        with httpx.Client(timeout=10.0, headers={"User-Agent": "pheme"}) as client:
+        transport = httpx.HTTPTransport(retries=2)  # reconnects on a stale keep-alive connection
+        with httpx.Client(timeout=10.0, headers={"User-Agent": "pheme"}, transport=transport) as client:
             while True:
                 with self._cond:
                     while not self._stopping and (not self._heap or self._heap[0].due > time.monotonic()):

@@ -296,11 +296,13 @@ class PipelineServer:
         """Commit status and notifications for a completed run."""
         if self.feedback is None:
             return
-        with contextlib.suppress(Exception):
+        try:
             run = self.store.get_run(run_id)
             repo_id, _ = self.sstore.run_context(run_id)
             repo = self.sstore.get_repo(repo_id) if repo_id is not None else None
             self.feedback.run_finished(run, repo)
+        except Exception as exc:  # feedback never breaks the queue
+            log.warning("run feedback failed", extra={"run": run_id, "error": f"{type(exc).__name__}: {exc}"})
 
     def run_json(self, run: RunRecord, repo: str | None, actor: str | None) -> dict[str, Any]:
         """``pheme run --json``'s run object plus the server's fields."""

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "artifacts_cmd",
     "server_cmd",
     "deploy_cmd",
+    "monitoring_cmd",
 )
 
 

@@ -125,3 +125,58 @@ def test_an_empty_window_has_no_rates() -> None:
 def test_window_must_be_positive() -> None:
     with pytest.raises(ValueError):
         dora_metrics([], service="a", environment="b", end=END, window=timedelta(0))
+
+
+def _record(
+    rid: int,
+    kind: str,
+    status: str,
+    start: datetime,
+    end: datetime | None,
+    commit: str = "",
+    version: str = "v",
+):
+    from pheme.core.deploy.records import DeploymentRecord
+
+    return DeploymentRecord(
+        id=rid, service="api", environment="production", kind=kind, revision=rid, version=version,  # type: ignore[arg-type]
+        strategy="canary", status=status, commit=commit, created_at=start, finished_at=end,
+    )  # fmt: skip
+
+
+def test_facts_from_deployment_records() -> None:
+    from pheme.core.monitoring.dora import CommitInfo, facts_from_deployments
+
+    records = [
+        _record(1, "deploy", "succeeded", t(2, 10), t(2, 11), "c1"),
+        _record(2, "deploy", "succeeded", t(3, 10), t(3, 10, 5), "c2"),
+        # A manual rollback of deployment 2, done at 10:30: 2 becomes rolled back, recovered then.
+        _record(3, "rollback", "succeeded", t(3, 10, 29), t(3, 10, 30)),
+        _record(4, "deploy", "failed", t(4, 9), t(4, 9, 0, 20), "c4"),
+        _record(5, "deploy", "succeeded", t(5, 9), t(5, 9, 10), "c5"),
+        _record(6, "deploy", "paused", t(6, 9), None, "c6"),
+    ]
+    commits = {
+        "c1": CommitInfo(t(1, 10), "feat: greet in French"),
+        "c2": CommitInfo(t(3, 9), "feat: faster greeting"),
+        "c5": CommitInfo(t(5, 8), 'Revert "feat: faster greeting"'),
+    }
+    facts = facts_from_deployments(records, commits)
+    assert [(f.id, f.outcome) for f in facts] == [
+        ("1", "succeeded"),
+        ("2", "rolled_back"),
+        ("4", "failed"),
+        ("5", "succeeded"),
+        ("6", "in_progress"),
+    ]
+    assert facts[0].commit_time == t(1, 10)
+    assert facts[1].finished_at == t(3, 10, 30)
+    assert facts[3].is_fix and not facts[0].is_fix
+    m = dora_metrics(facts, service="api", environment="production", end=END, window=WINDOW)
+    # Finished: 1, 2, 4, 5 (4). Failed: 2 (rolled back), 4 (failed) and 1? No: 1 is followed by 2, not a fix.
+    # 5 is a fix, but it follows 4, which already counts as failed.
+    assert (m.deployments, m.finished, m.failed) == (2, 4, 2)
+    # Lead times: 1 → 25 h = 90,000 s; 5 → 1 h 10 min = 4,200 s.
+    assert m.lead_time_median_s == pytest.approx((90_000 + 4_200) / 2)
+    # Recovery: 2 → 10:00..10:30 = 1,800 s; 4 → 20 s.
+    assert m.recovery_median_s == pytest.approx((1_800 + 20) / 2)

@@ -13,7 +13,8 @@ environment, over the window ``[end - window, end)``:
   deployment finished in the window if its outcome is known and ``finished_at``
   falls in it. A change failed if it was rolled back, aborted or failed, *or*
   it succeeded and was followed by a fix: the next deployment of the same
-  service and environment is marked ``is_fix`` (a hotfix or revert).
+  service and environment is marked ``is_fix`` (a hotfix or revert) and
+  ships a different commit (a redeploy of the same fix repairs nothing new).
 - **Failed deployment recovery time**: for each failed change in the window,
   from the moment the bad version took traffic (``started_at``) until a good
   version served again: the rollback's end (``finished_at``) for rolled-back,
@@ -28,18 +29,25 @@ should not define a team's lead time; the mean is given beside it.
 from __future__ import annotations
 
 import math
+import re
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from pheme.core.deploy.records import DeploymentRecord
 
 __all__ = [
+    "FIX_SUBJECT",
+    "CommitInfo",
     "DeploymentFact",
     "DoraMetrics",
     "Outcome",
     "dora_by_group",
     "dora_metrics",
+    "facts_from_deployments",
     "failed_changes",
 ]
 
@@ -126,7 +134,8 @@ def failed_changes(history: Sequence[DeploymentFact]) -> list[tuple[DeploymentFa
         if fact.outcome != "succeeded":
             continue
         nxt = next((f for f in ordered[i + 1 :] if f.outcome != "in_progress" or f.is_fix), None)
-        if nxt is not None and nxt.is_fix:
+        # A fix that ships the same commit again is a redeploy, not a repair of this one.
+        if nxt is not None and nxt.is_fix and (nxt.commit_sha is None or nxt.commit_sha != fact.commit_sha):
             recovered = nxt.finished_at if nxt.outcome == "succeeded" else None
             out.append((fact, recovered))
     return out
@@ -205,3 +214,72 @@ def dora_by_group(
         }
     )
     return [dora_metrics(facts, service=s, environment=e, end=end, window=window) for s, e in groups]
+
+
+#: A commit whose subject says it repairs something (Conventional Commits ``fix:``/``fix(x):``,
+#: ``hotfix``, git's ``Revert "..."``) makes the deployment that ships it a fix.
+FIX_SUBJECT = re.compile(r"^\s*(fix|hotfix|revert)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    time: datetime
+    subject: str = ""
+
+
+_STATUS: dict[str, Outcome] = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "aborted": "aborted",
+    "in_progress": "in_progress",
+    "paused": "in_progress",
+}
+
+
+def facts_from_deployments(
+    records: Iterable[DeploymentRecord], commits: Mapping[str, CommitInfo] | None = None
+) -> list[DeploymentFact]:
+    """Pheme's deployment records as DORA facts.
+
+    A ``deploy`` record is one change; its status maps onto the outcome (a
+    failed analysis that switched traffic back is ``failed``). A successful
+    ``rollback`` record is not a change of its own: it marks the last
+    successful deployment before it as ``rolled_back``, recovered when the
+    rollback finished. ``commits`` (by SHA) gives commit times (lead time) and
+    subjects (``fix:``/``hotfix``/``Revert`` make a deployment a fix).
+    """
+    known = commits or {}
+    ordered = sorted(records, key=lambda r: (r.created_at.timestamp() if r.created_at else 0.0, r.id))
+    facts: dict[int, DeploymentFact] = {}
+    # Successful deployments per service and environment, newest last: a rollback undoes the newest.
+    good: dict[tuple[str, str], list[int]] = {}
+    for r in ordered:
+        key = (r.service, r.environment)
+        if r.kind == "rollback":
+            stack = good.get(key) or []
+            if r.status == "succeeded" and stack:
+                target = stack.pop()
+                old = facts[target]
+                facts[target] = DeploymentFact(
+                    old.id, old.service, old.environment, old.version, "rolled_back",
+                    old.started_at, r.finished_at, old.commit_sha, old.commit_time, old.is_fix,
+                )  # fmt: skip
+            continue
+        if r.created_at is None:
+            continue
+        info = known.get(r.commit) if r.commit else None
+        facts[r.id] = DeploymentFact(
+            id=str(r.id),
+            service=r.service,
+            environment=r.environment,
+            version=r.version,
+            outcome=_STATUS.get(r.status, "in_progress"),
+            started_at=r.created_at,
+            finished_at=r.finished_at,
+            commit_sha=r.commit or None,
+            commit_time=info.time if info else None,
+            is_fix=bool(info and FIX_SUBJECT.match(info.subject)),
+        )
+        if r.status == "succeeded":
+            good.setdefault(key, []).append(r.id)
+    return [facts[k] for k in sorted(facts, key=lambda i: (facts[i].started_at, i))]

@@ -102,3 +102,14 @@ def test_pages_carry_a_strict_content_security_policy(ui: Any) -> None:
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "<script src=\"/static/pheme.js\"" in page.text
     assert ui.browser().get("/static/pheme.js").status_code == 200
+
+
+def test_behind_a_proxy_the_configured_public_url_counts_as_our_origin(ui_factory: Any) -> None:
+    ui = ui_factory(public_url="https://ci.example.com")
+    browser = ui.browser(ui.tokens["admin"])
+    token = browser.csrf()
+    ok = browser.post("/logout", {"csrf": token}, csrf=False, headers={"Origin": "https://ci.example.com"})
+    assert ok.status_code == 303
+    browser = ui.browser(ui.tokens["admin"])
+    bad = browser.post("/logout", {"csrf": browser.csrf()}, csrf=False, headers={"Origin": "https://ci.example.org"})
+    assert bad.status_code == 403

@@ -15,7 +15,8 @@ CSRF: every form POST must carry a ``csrf`` field equal to
 HMAC-SHA256(server key, ``pheme_csrf`` cookie) — a *signed* double-submit
 cookie: another site can neither read the cookie nor forge the HMAC, even if it
 could plant a cookie of its own. On top, a POST whose ``Origin`` (or, without
-one, ``Referer``) names another origin is refused, and the session cookie is
+one, ``Referer``) names another origin than the request's Host or the
+configured ``public_url`` is refused, and the session cookie is
 ``SameSite=Strict`` anyway. Any failure is a 403 before the form is acted on.
 """
 
@@ -109,9 +110,18 @@ def remember_csrf(request: Request, response: Response) -> None:
 
 
 def _same_origin(request: Request, url: str) -> bool:
+    """``url`` is this server: the Host the browser used, or the configured ``public_url``
+    (behind a reverse proxy that rewrites Host)."""
     parts = urlsplit(url)
-    host = request.headers.get("host", "")
-    return parts.netloc.lower() == host.lower() and parts.scheme in ("http", "https")
+    if parts.scheme not in ("http", "https"):
+        return False
+    if parts.netloc.lower() == request.headers.get("host", "").lower():
+        return True
+    public = getattr(request.app.state.server.settings, "public_url", None)
+    if public:
+        mine = urlsplit(public)
+        return (parts.scheme, parts.netloc.lower()) == (mine.scheme, mine.netloc.lower())
+    return False
 
 
 def check_csrf(request: Request, form: dict[str, Any]) -> None:

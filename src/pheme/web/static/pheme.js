@@ -70,6 +70,7 @@
     const tail = new Tail(log);
     const base = log.dataset.stream.replace(/([?&])start=\d+/, "$1");
     let source = null;
+    let failures = 0;
     function open() {
       const url = base + (base.endsWith("&") || base.endsWith("?") ? "" : "&") + "start=" + (tail.next - 1);
       source = new EventSource(url, { withCredentials: true });
@@ -83,9 +84,11 @@
         if (note) note.textContent = "The job has finished.";
         checkState(true);
       });
+      source.addEventListener("line", function () { failures = 0; });
       source.onerror = function () {
         source.close();
-        setTimeout(open, 2000);
+        failures += 1;
+        if (failures <= 30) setTimeout(open, 2000); // e.g. a restarting server; a lost session stops here
       };
     }
     open();

@@ -656,7 +656,6 @@ environments:
   prod:
     target:
       kind: kubernetes
-      kubeconfig: {kubeconfig}
 {target}
     strategy:
       blueGreen: {{scaleDownDelaySeconds: {delay}}}
@@ -678,8 +677,12 @@ def deploy_config(
     """A parsed deploy.yml whose 'prod' environment is a kubernetes target (``target`` = extra keys)."""
     from pheme.core.deploy import parse_deploy
 
-    extra = {"service": "pheme-service", "ingress": {"host": "api.example.com", "class": "nginx"}}
+    extra: dict[str, Any] = {
+        "kubeconfig": str(kubeconfig),
+        "service": "pheme-service",
+        "ingress": {"host": "api.example.com", "class": "nginx"},
+    }
     extra.update(target or {})
     lines = "\n".join(f"      {k}: {json.dumps(v)}" for k, v in extra.items() if v is not None)
-    text = DEPLOY_YML.format(image=image, kubeconfig=json.dumps(str(kubeconfig)), target=lines, delay=delay, deadline=deadline)
+    text = DEPLOY_YML.format(image=image, target=lines, delay=delay, deadline=deadline)
     return parse_deploy(text, ".pheme/deploy.yml")

@@ -68,7 +68,8 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(webhooks.router)
     for module in (repos, runs, approvals, environments, tokens):
-        app.include_router(module.router, prefix="/api/v1")
+        # Routers declare prefix="/api/v1" themselves (so metrics see full route templates).
+        app.include_router(module.router, prefix="" if module.router.prefix else "/api/v1")
     if importlib.util.find_spec("pheme.web") is not None:
         web = importlib.import_module("pheme.web")
         register = getattr(web, "register", None)

@@ -10,7 +10,7 @@ from pheme.api.auth import Principal, require
 from pheme.api.schemas import ApprovalDecision
 from pheme.core.server import ApprovalRecord, AuditRecord, Permission
 
-router = APIRouter(tags=["approvals"])
+router = APIRouter(prefix="/api/v1", tags=["approvals"])
 
 
 def approval_json(a: ApprovalRecord) -> dict[str, Any]:

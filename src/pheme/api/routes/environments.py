@@ -10,7 +10,7 @@ from pheme.api.auth import Principal, require
 from pheme.api.schemas import EnvironmentBody, ValueBody
 from pheme.core.server import EnvironmentRecord, EnvironmentRules, Permission
 
-router = APIRouter(tags=["environments"])
+router = APIRouter(prefix="/api/v1", tags=["environments"])
 
 EnvName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,255}$")]
 ValueName = Annotated[str, Path(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]

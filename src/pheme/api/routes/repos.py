@@ -11,7 +11,7 @@ from pheme.api.schemas import RepoBody, ValueBody
 from pheme.core.server import Permission
 from pheme.services.server import repo_json
 
-router = APIRouter(tags=["repos"])
+router = APIRouter(prefix="/api/v1", tags=["repos"])
 
 Owner = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]

@@ -21,7 +21,7 @@ from pheme.api.auth import Principal, require
 from pheme.api.schemas import DispatchBody, RerunBody
 from pheme.core.server import Permission
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(prefix="/api/v1", tags=["runs"])
 
 RunId = Annotated[int, Path(ge=1, le=2**62)]
 JobId = Annotated[int, Path(ge=1, le=2**62)]

@@ -11,7 +11,7 @@ from pheme.api.schemas import TokenBody
 from pheme.core.server import Permission, parse_role
 from pheme.services.server import token_json
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(prefix="/api/v1", tags=["tokens"])
 
 
 @router.get("/tokens")

@@ -28,19 +28,23 @@ terms); write verbs: POST (409 AlreadyExists), PUT (409 Conflict on a stale
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import functools
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["FakeKube", "Recorded"]
+__all__ = ["FakeKube", "KubeEnv", "Recorded", "deploy_config", "sync"]
 
 _PATH = re.compile(
     r"^/(?P<prefix>api/v1|apis/apps/v1|apis/networking\.k8s\.io/v1)/namespaces/(?P<ns>[^/]+)"
@@ -117,6 +121,11 @@ class FakeKube:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
+            def setup(self) -> None:
+                super().setup()
+                # headers and body go out in two writes: without this, delayed ACKs cost 40 ms a request
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -134,7 +143,8 @@ class FakeKube:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kube", daemon=True)
+        server = self._server
+        self._thread = threading.Thread(target=lambda: server.serve_forever(0.05), name="fake-kube", daemon=True)
         self._thread.start()
         return self
 
@@ -646,11 +656,11 @@ def _json_patch(doc: Any, ops: Any) -> Any:
 
 DEPLOY_YML = """\
 services:
-  api:
+  {name}:
     image: {image}
-    ports: [8000]
+    ports: [{port}]
     replicas: 2
-    health: {{path: /health, periodSeconds: 1, timeoutSeconds: 2}}
+    health: {{path: {health}, periodSeconds: 1, timeoutSeconds: 2}}
     env: {{APP_COLOUR: "r{{revision}}"}}
 environments:
   prod:
@@ -669,12 +679,15 @@ environments:
 def deploy_config(
     kubeconfig: Path,
     *,
+    name: str = "api",
     image: str = "pheme/api:{version}",
+    port: int = 8000,
+    health: str = "/health",
     target: dict[str, Any] | None = None,
     delay: float = 0,
     deadline: float = 30,
 ) -> Any:
-    """A parsed deploy.yml whose 'prod' environment is a kubernetes target (``target`` = extra keys)."""
+    """A parsed deploy.yml whose 'prod' environment is a kubernetes target (``target`` = extra keys, None drops one)."""
     from pheme.core.deploy import parse_deploy
 
     extra: dict[str, Any] = {
@@ -684,5 +697,62 @@ def deploy_config(
     }
     extra.update(target or {})
     lines = "\n".join(f"      {k}: {json.dumps(v)}" for k, v in extra.items() if v is not None)
-    text = DEPLOY_YML.format(image=image, target=lines, delay=delay, deadline=deadline)
+    text = DEPLOY_YML.format(
+        name=name, image=image, port=port, health=health, target=lines, delay=delay, deadline=deadline
+    )
     return parse_deploy(text, ".pheme/deploy.yml")
+
+
+class KubeEnv:
+    """A kubernetes target for the 'prod' environment of :func:`deploy_config`, with an executor."""
+
+    def __init__(self, kubeconfig: Path, tmp: Path, *, poll_interval: float = 0.005, **config: Any) -> None:
+        from pheme.deploy.executor import Executor
+
+        self.tmp = tmp
+        self.kubeconfig = kubeconfig
+        self.poll_interval = poll_interval
+        self.config = deploy_config(kubeconfig, **config)
+        self.service = next(iter(self.config.services.values()))
+        self.environment = self.config.environment("prod")
+        self.target = self.new_target()
+        self.executor = Executor(self.target, service=self.service.name, environment="prod", workdir=tmp)
+
+    def new_target(self) -> Any:
+        from pheme.deploy.kubernetes import KubernetesTarget
+        from pheme.deploy.target import TargetContext
+
+        ctx = TargetContext(self.tmp, self.tmp, self.service, self.environment)
+        return KubernetesTarget(ctx, poll_interval=self.poll_interval)
+
+    def rollout(self, revision: int, version: str, stable: Any, strategy: str = "blueGreen") -> Any:
+        from pheme.core.deploy import Release, Rollout
+
+        return Rollout(
+            self.service,
+            self.environment.pick_strategy(strategy),
+            Release(revision, version),
+            stable,
+            self.environment.progress_deadline,
+        )
+
+    async def deploy(self, revision: int, version: str, stable: Any, strategy: str = "blueGreen", **kw: Any) -> Any:
+        from pheme.core.deploy import plan
+
+        return await self.executor.run(plan(self.rollout(revision, version, stable, strategy)), **kw)
+
+    async def rollback(self, current: Any, to: Any, *, warm: bool) -> Any:
+        from pheme.core.deploy import rollback
+
+        flow = rollback(self.service, current, to, warm=warm, progress_deadline=self.environment.progress_deadline, scale_down_delay=0)
+        return await self.executor.run(flow)
+
+
+def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test in a fresh event loop (the project runs asyncio tests with asyncio.run)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(fn(*args, **kwargs))
+
+    return run

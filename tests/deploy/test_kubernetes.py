@@ -8,26 +8,24 @@ log: method, path, query, content type and body.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import socket
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pheme.core.deploy import Release, Rollout, plan, rollback
-from pheme.core.deploy.model import DeployConfig
+from pheme.core.deploy import Release, plan
 from pheme.core.deploy.strategies import abort as abort_flow
 from pheme.deploy._kube_manifests import rollout_status, undo_patch, validate
-from pheme.deploy.executor import Control, Executor
+from pheme.deploy.executor import Control
 from pheme.deploy.kubernetes import KubernetesTarget
 from pheme.deploy.target import TargetContext, open_target
 from pheme.errors import DeployError, WorkflowError
 
-from .kube_fake import FakeKube, Recorded, deploy_config
+from .kube_fake import FakeKube, KubeEnv, Recorded, sync
 
 NS = "shop"
 DEP = f"/apis/apps/v1/namespaces/{NS}/deployments"
@@ -38,16 +36,6 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
 
-def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an async test in a fresh event loop (the project runs asyncio tests with asyncio.run)."""
-
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(fn(*args, **kwargs))
-
-    return run
-
-
 @pytest.fixture
 def kube() -> Iterator[FakeKube]:
     fake = FakeKube().start()
@@ -55,32 +43,9 @@ def kube() -> Iterator[FakeKube]:
     fake.stop()
 
 
-class Env:
-    """A target on the fake cluster plus an executor, and the deploy.yml they came from."""
-
-    def __init__(self, fake: FakeKube, tmp: Path, **config: Any) -> None:
-        self.fake = fake
-        self.tmp = tmp
-        self.kubeconfig = fake.kubeconfig(tmp / "kubeconfig", namespace=NS)
-        self.config: DeployConfig = deploy_config(self.kubeconfig, **config)
-        self.service = self.config.service("api")
-        self.environment = self.config.environment("prod")
-        self.target = self.new_target()
-        self.executor = Executor(self.target, service="api", environment="prod", workdir=tmp)
-
-    def new_target(self) -> KubernetesTarget:
-        ctx = TargetContext(self.tmp, self.tmp, self.service, self.environment)
-        return KubernetesTarget(ctx, poll_interval=0.005)
-
-    async def deploy(self, revision: int, version: str, stable: Release | None, strategy: str = "blueGreen", **kw: Any) -> Any:
-        rollout = Rollout(
-            self.service,
-            self.environment.pick_strategy(strategy),
-            Release(revision, version),
-            stable,
-            self.environment.progress_deadline,
-        )
-        return await self.executor.run(plan(rollout), **kw)
+def Env(fake: FakeKube, tmp: Path, **config: Any) -> KubeEnv:
+    """A target on the fake cluster (namespace 'shop' from the kubeconfig's context)."""
+    return KubeEnv(fake.kubeconfig(tmp / "kubeconfig", namespace=NS), tmp, **config)
 
 
 def writes_since(fake: FakeKube, mark: int) -> list[Recorded]:
@@ -188,7 +153,7 @@ async def test_scale_down_delay_keeps_the_old_slot_warm_and_marks_it(kube: FakeK
     assert state.revision(1) is not None and state.revision(1).remove_at == pytest.approx(remove_at)  # type: ignore[union-attr]
     # a rollback to the warm revision cancels the removal and switches back
     mark = len(kube.requests)
-    outcome = await env.executor.run(rollback(env.service, Release(2, "1.1.0"), Release(1, "1.0.0"), warm=True, scale_down_delay=0))
+    outcome = await env.rollback(Release(2, "1.1.0"), Release(1, "1.0.0"), warm=True)
     assert outcome.status == "succeeded", outcome.reason
     writes = writes_since(kube, mark)
     assert [(w.path, w.body) for w in writes[:2]] == [
@@ -259,7 +224,7 @@ async def test_canary_abort_sets_weight_zero_at_once_then_scales_the_canary_down
     env = Env(kube, tmp_path)
     await env.deploy(1, "1.0.0", None)
     control = Control()
-    rollout = Rollout(env.service, env.environment.pick_strategy("canary"), Release(2, "1.1.0"), Release(1, "1.0.0"), 30)
+    rollout = env.rollout(2, "1.1.0", Release(1, "1.0.0"), "canary")
     run = asyncio.ensure_future(env.executor.run(plan(rollout), control=control, on_abort=lambda: abort_flow(rollout)))
     while control.pause_reason is None:
         await asyncio.sleep(0.005)
@@ -320,7 +285,7 @@ async def test_rollback_to_a_scaled_down_revision_is_a_rollout_undo_of_its_slot(
     blue = kube.get("deployments", NS, "api-blue")
     assert blue is not None and blue["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     mark = len(kube.requests)
-    outcome = await env.executor.run(rollback(env.service, Release(4, "1.3.0"), Release(1, "1.0.0"), warm=False, scale_down_delay=0))
+    outcome = await env.rollback(Release(4, "1.3.0"), Release(1, "1.0.0"), warm=False)
     assert outcome.status == "succeeded", outcome.reason
     writes = writes_since(kube, mark)
     undo = writes[0]

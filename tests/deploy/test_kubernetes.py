@@ -8,6 +8,7 @@ log: method, path, query, content type and body.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import time
@@ -202,7 +203,9 @@ async def test_canary_steps_are_weight_annotations_on_a_canary_ingress(kube: Fak
     assert canary["spec"]["rules"][0]["host"] == "api.example.com"
     assert canary["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "api-green"
     assert selector(kube)["version"] == "blue"  # the stable track still owns the main Service
-    assert dict((await env.target.state()).weights) == {1: 80, 2: 20}
+    state = await env.target.state()
+    assert dict(state.weights) == {1: 80, 2: 20}
+    assert {r.revision: r.role for r in state.revisions} == {1: "stable", 2: "canary"}
     mark = len(kube.requests)
     assert control.promote()
     outcome = await run
@@ -518,12 +521,43 @@ def test_the_target_is_registered_and_checks_its_keys(kube: FakeKube, tmp_path: 
     env = Env(kube, tmp_path)
     target = open_target(TargetContext(tmp_path, tmp_path, env.service, env.environment))
     assert isinstance(target, KubernetesTarget)
-    with pytest.raises(DeployError, match="unknown key 'namespce' in environment 'prod' target"):
-        Env(kube, tmp_path, target={"namespce": "x"})
-    with pytest.raises(DeployError, match="containerPort must be a port number"):
-        Env(kube, tmp_path, target={"containerPort": 70000})
-    with pytest.raises(DeployError, match="ingress needs a 'host'"):
-        Env(kube, tmp_path, target={"ingress": {"class": "nginx"}})
+    # options that did not come through the deploy file loader are checked by the target itself
+    for options, message in (
+        ({"namespce": "x"}, "unknown key 'namespce' in environment 'prod' target"),
+        ({"containerPort": 70000}, "containerPort must be a port number"),
+        ({"ingress": {"class": "nginx"}}, "ingress needs a 'host'"),
+        ({"service": "Not_A_Name"}, "is not a valid Kubernetes name"),
+    ):
+        spec = dataclasses.replace(env.environment.target, options=options)
+        environment = dataclasses.replace(env.environment, target=spec)
+        with pytest.raises(DeployError, match=message):
+            KubernetesTarget(TargetContext(tmp_path, tmp_path, env.service, environment))
+
+
+def test_the_deploy_file_checks_kubernetes_keys_with_file_line_col(tmp_path: Path) -> None:
+    from pheme.core.deploy import validate_deploy
+
+    text = (
+        "services:\n"
+        "  api: {image: 'pheme/api:{version}'}\n"
+        "environments:\n"
+        "  prod:\n"
+        "    target:\n"
+        "      kind: kubernetes\n"
+        "      namespce: shop\n"
+        "      containerPort: http\n"
+        "      image: 'pheme/api:{tag}'\n"
+        "      ingress: {class: nginx}\n"
+    )
+    _, problems = validate_deploy(text, ".pheme/deploy.yml")
+    assert [str(p) for p in problems] == [
+        ".pheme/deploy.yml:7:7: unknown key 'namespce' in environment 'prod' target (expected one of: kind, namespace, "
+        "context, kubeconfig, service, image, containerPort, ingress, manifest, revisionUrl)",
+        ".pheme/deploy.yml:8:22: environment 'prod' target containerPort must be a whole number, not a string",
+        ".pheme/deploy.yml:9:14: environment 'prod' target image: unknown placeholder '{tag}' (known: artifact, port, "
+        "release, revision, service, version)",
+        ".pheme/deploy.yml:10:16: environment 'prod' target ingress needs a 'host'",
+    ]
 
 
 @sync

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pheme.core.deploy._load import KUBERNETES_INGRESS_KEYS, KUBERNETES_KEYS
 from pheme.core.deploy.model import EnvironmentSpec, ServiceSpec
 from pheme.errors import DeployError, Problem, WorkflowError
 
@@ -77,18 +78,8 @@ CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 K8S_REVISION = "deployment.kubernetes.io/revision"
 NO_COLOUR = "none"  # selector value no pod carries: "route nothing"
 
-OPTION_KEYS = (
-    "namespace",
-    "context",
-    "kubeconfig",
-    "service",
-    "image",
-    "containerPort",
-    "ingress",
-    "manifest",
-    "revisionUrl",
-)
-INGRESS_KEYS = ("host", "class", "path")
+OPTION_KEYS = KUBERNETES_KEYS  # checked with file:line:col by the deploy file loader, again here
+INGRESS_KEYS = KUBERNETES_INGRESS_KEYS
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 # Annotations `kubectl rollout undo` leaves to the Deployment instead of copying them from the ReplicaSet.
 _UNDO_SKIP = frozenset(

@@ -479,7 +479,8 @@ class KubernetesTarget:
                     continue
                 if rev not in self._timers:
                     self._arm(rev, remove_at - now, annotations[ANN_REMOVE_AT])
-            role = annotations.get(ANN_ROLE, "stable")
+            # what the revision is for NOW (the annotation says what it was started as)
+            role = "stable" if colour == main else "canary" if rev == canary_rev else annotations.get(ANN_ROLE, "stable")
             status = dep.get("status") or {}
             revisions.append(
                 RevisionState(

@@ -74,6 +74,8 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 # The one place target kinds are known to the pure core: others are refused with a clear message.
 TARGET_KINDS = ("local", "kubernetes")
 LOCAL_ROUTERS = ("builtin", "nginx")
+KUBERNETES_KEYS = ("namespace", "context", "kubeconfig", "service", "image", "containerPort", "ingress", "manifest", "revisionUrl")
+KUBERNETES_INGRESS_KEYS = ("host", "class", "path")
 
 
 class _Reader:
@@ -284,7 +286,27 @@ class _Reader:
                     self.string(v, f"{what} host")
                 else:
                     self.err(knode, f"unknown key '{k}' in {what} (expected one of: kind, router, port, host)")
+        elif kind == "kubernetes":
+            self.kubernetes(options_nodes, what)
         return TargetSpec(kind, options)
+
+    def kubernetes(self, options: dict[str, tuple[Node, Node]], what: str) -> None:
+        """The kubernetes target's keys (interpreted by pheme.deploy.kubernetes; checked here for file:line:col)."""
+        for k, (knode, v) in options.items():
+            if k == "containerPort":
+                self.integer(v, f"{what} containerPort", low=1, high=65535)
+            elif k == "image":
+                self.template(v, f"{what} image")
+            elif k == "ingress" and v.kind == MAP:
+                im = self.mapping(v, f"{what} ingress", KUBERNETES_INGRESS_KEYS)
+                if "host" not in im:
+                    self.err(v, f"{what} ingress needs a 'host'")
+                for ik, (_, iv) in im.items():
+                    self.string(iv, f"{what} ingress {ik}")
+            elif k in KUBERNETES_KEYS:
+                self.string(v, f"{what} {k}")
+            else:
+                self.err(knode, f"unknown key '{k}' in {what} (expected one of: kind, {', '.join(KUBERNETES_KEYS)})")
 
     # ------------------------------------------------------------- strategies
 

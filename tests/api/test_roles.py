@@ -55,11 +55,16 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("POST", "/api/v1/tokens", "admin", {"role": "viewer", "name": "new-one"}),
     ("DELETE", "/api/v1/tokens/{token_id}", "admin", None),
     ("GET", "/api/v1/whoami", "read", None),
+    ("GET", "/api/v1/analyses", "read", None),
+    ("GET", "/api/v1/analyses/{analysis_id}", "read", None),
+    ("GET", "/api/v1/deployments/{deployment_id}/analyses", "read", None),
+    ("GET", "/api/v1/dora", "read", None),
+    ("POST", "/api/v1/alerts/alertmanager", "approve", {"version": "4", "status": "firing", "alerts": []}),
 ]
 
 VALUES = {
     "{owner}/{name}": "acme/proj", "{run_id}": "1", "{job_id}": "1", "{approval_id}": "1", "{token_id}": "1",
-    "{name}": "staging", "{secret}": "API_KEY", "{variable}": "LEVEL",
+    "{name}": "staging", "{secret}": "API_KEY", "{variable}": "LEVEL", "{analysis_id}": "1", "{deployment_id}": "1",
 }  # fmt: skip
 
 

@@ -63,13 +63,14 @@ def create_app(
     app.state.server = server
     _error_handlers(app)
 
-    from pheme.api.routes import approvals, environments, ops, repos, runs, tokens, webhooks
+    from pheme.api.routes import approvals, environments, monitoring, ops, repos, runs, tokens, webhooks
 
     app.include_router(ops.router)
     app.include_router(webhooks.router)
-    for module in (repos, runs, approvals, environments, tokens):
+    for module in (repos, runs, approvals, environments, tokens, monitoring):
         # Routers declare prefix="/api/v1" themselves (so metrics see full route templates).
         app.include_router(module.router, prefix="" if module.router.prefix else "/api/v1")
+    monitoring.install(app, server)
     if importlib.util.find_spec("pheme.web") is not None:
         web = importlib.import_module("pheme.web")
         register = getattr(web, "register", None)

@@ -32,7 +32,7 @@ from pheme.core.server import Permission
 
 __all__ = ["install", "router"]
 
-router = APIRouter(tags=["monitoring"])
+router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 log = logging.getLogger("pheme.server.monitoring")
 
 Name = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-/]{1,255}$")]

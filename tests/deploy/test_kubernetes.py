@@ -23,7 +23,7 @@ from pheme.core.deploy.strategies import abort as abort_flow
 from pheme.deploy._kube_manifests import rollout_status, undo_patch, validate
 from pheme.deploy.executor import Control
 from pheme.deploy.kubernetes import KubernetesTarget
-from pheme.deploy.target import TargetContext, open_target
+from pheme.deploy.target import Target, TargetContext, open_target
 from pheme.errors import DeployError, WorkflowError
 
 from .kube_fake import FakeKube, KubeEnv, Recorded, sync
@@ -520,7 +520,7 @@ async def test_the_namespace_option_wins_over_the_context(kube: FakeKube, tmp_pa
 def test_the_target_is_registered_and_checks_its_keys(kube: FakeKube, tmp_path: Path) -> None:
     env = Env(kube, tmp_path)
     target = open_target(TargetContext(tmp_path, tmp_path, env.service, env.environment))
-    assert isinstance(target, KubernetesTarget)
+    assert isinstance(target, KubernetesTarget) and isinstance(target, Target)
     # options that did not come through the deploy file loader are checked by the target itself
     for options, message in (
         ({"namespce": "x"}, "unknown key 'namespce' in environment 'prod' target"),

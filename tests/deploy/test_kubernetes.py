@@ -274,6 +274,31 @@ async def test_a_second_canary_reuses_the_ingress_and_moves_its_backend(kube: Fa
     await env.target.close()
 
 
+@sync
+async def test_rolling_update_moves_weight_with_ready_replicas_and_recreate_routes_nothing_between(
+    kube: FakeKube, tmp_path: Path
+) -> None:
+    env = Env(kube, tmp_path)
+    await env.deploy(1, "1.0.0", None)
+    outcome = await env.deploy(2, "1.1.0", Release(1, "1.0.0"), "rollingUpdate")
+    assert outcome.status == "succeeded", outcome.reason
+    weights = [
+        w.body["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/canary-weight")
+        for w in kube.writes()
+        if "/ingresses" in w.path
+    ]
+    # the main Ingress; then r2's share of ready replicas (new:old = 1:2, 1:1, 2:1); then all of it on r2
+    assert weights == [None, "33", "50", "67", "0"]
+    assert selector(kube)["version"] == "green"
+    mark = len(kube.requests)
+    outcome = await env.deploy(3, "1.2.0", Release(2, "1.1.0"), "recreate")
+    assert outcome.status == "succeeded", outcome.reason
+    switches = [w.body for w in writes_since(kube, mark) if w.path == f"{SVC}/pheme-service"]
+    assert switches == [{"spec": {"selector": {"version": "none"}}}, {"spec": {"selector": {"version": "blue"}}}]
+    assert dict((await env.target.state()).weights) == {3: 100}
+    await env.target.close()
+
+
 # ------------------------------------------------------------ rollback / undo
 
 

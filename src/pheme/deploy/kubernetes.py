@@ -328,6 +328,20 @@ class KubernetesTarget:
                 )
             await asyncio.sleep(min(self.poll_interval, remaining))
 
+    async def _available(self, revision: int, colour: str, dep: Mapping[str, Any]) -> int:
+        """Available pods of the revision's own ReplicaSet(s), read afresh.
+
+        Not the Deployment's status: right after a new template it still counts
+        the previous revision's pods, and during a scale-down its generation is
+        ahead of what was observed although every remaining pod serves.
+        """
+        items = await self._io(
+            self.api.list, "replicasets", {LABEL_APP: self.opts.base, LABEL_COLOUR: colour, LABEL_REVISION: str(revision)}
+        )
+        uid = dep["metadata"].get("uid")
+        owned = [rs for rs in items if any(o.get("uid") == uid for o in rs["metadata"].get("ownerReferences") or [])]
+        return sum(int((rs.get("status") or {}).get("availableReplicas", 0) or 0) for rs in owned)
+
     async def _pod_problem(self, revision: int) -> str:
         """'; pod x: ImagePullBackOff (...)' for the first waiting container of the revision, else ''."""
         try:
@@ -357,9 +371,7 @@ class KubernetesTarget:
             if found is None:
                 raise DeployError(f"revision {revision} is not running: traffic not moved")
             colour, dep = found
-            status = dep.get("status") or {}
-            observed = status.get("observedGeneration", 0) >= dep["metadata"].get("generation", 0)
-            if not observed or status.get("updatedReplicas", 0) < 1 or status.get("availableReplicas", 0) < 1:
+            if await self._available(revision, colour, dep) < 1:
                 raise DeployError(f"revision {revision} has no ready replica: traffic not moved")
             colours[revision] = colour
         svc, canary = await self._routing()

@@ -140,3 +140,14 @@ def test_alertmanager_webhook_rejects_what_is_not_a_payload(api: Any) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert response.json() == {"error": "the body is not JSON"}
+
+
+def test_the_deployment_watcher_runs_with_the_server_when_subscribed(api_factory: Any) -> None:
+    hook = {"url": "https://chat.example/hook", "secret": "s", "events": ["deployment_rolled_back"]}
+    subscribed = api_factory(notifications=[hook])
+    watcher = subscribed.server._deploy_watcher
+    assert watcher._thread is not None and watcher._thread.is_alive()
+    plain = api_factory()
+    assert getattr(plain.server, "_deploy_watcher", None) is None
+    subscribed.server.stop()
+    assert not watcher._thread.is_alive()

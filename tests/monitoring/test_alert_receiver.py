@@ -64,7 +64,7 @@ def test_a_firing_rollback_alert_rolls_back_once() -> None:
     assert world.rollbacks == [
         ("api", "production", "alert HighErrorRate: api: more than 5% of requests fail")
     ]
-    assert [n[0] for n in world.notes] == ["alert_rolled_back"]
+    assert [n[0] for n in world.notes] == ["alert_rollback"]
     # Alertmanager repeats the same alert: nothing more happens.
     (again,) = receiver.handle(body(firing(pheme_rollback="true")))
     assert again.action == "skipped" and world.rollbacks[1:] == []

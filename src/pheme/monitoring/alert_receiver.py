@@ -177,7 +177,7 @@ class AlertReceiver:
         detail = f"{verb} deployment #{dep_id} ({reason})" + (
             f"; rollback is deployment #{new_id}" if new_id else ""
         )
-        self._notify("alert_" + action, alert, detail, dep_id)
+        self._notify("alert_rollback", alert, detail, dep_id)
         return AlertOutcome(**base, action=action, detail=detail, deployment=dep_id)
 
     def _notify(self, event: str, alert: Alert, detail: str, deployment: int | None) -> None:

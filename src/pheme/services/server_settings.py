@@ -54,7 +54,12 @@ from pheme.errors import ConfigError
 __all__ = ["EnvironmentConfig", "NotificationConfig", "ServerSettings", "load_settings", "server_key"]
 
 CONFIG_ENV = "PHEME_CONFIG"
-NotificationEvent = Literal["run_failed", "run_succeeded", "waiting_for_approval"]
+NotificationEvent = Literal[
+    "run_failed", "run_succeeded", "waiting_for_approval",
+    # monitoring (pheme.api.routes.monitoring): deployments ending, Alertmanager alerts and the rollbacks they cause
+    "deployment_succeeded", "deployment_failed", "deployment_aborted", "deployment_rolled_back",
+    "alert_firing", "alert_resolved", "alert_rollback", "alert_rollback_failed",
+]  # fmt: skip
 
 
 class EnvironmentConfig(BaseModel):

@@ -39,12 +39,32 @@ Name = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.\-/]{1,255}$")]
 
 
 def install(app: Any, server: Any) -> None:
-    """DORA and analysis gauges on the server's registry (computed at scrape time from its store)."""
+    """DORA and analysis gauges on the server's registry (computed at scrape time from its store), and,
+    when a notification webhook subscribes to ``deployment_*`` events, the deployment watcher."""
     from pheme.monitoring.metrics import DoraCollector
 
     registry = getattr(getattr(server, "metrics", None), "registry", None)
     if registry is not None and not getattr(server, "_dora_collector", None):
         server._dora_collector = DoraCollector(lambda: server.store).register(registry)
+    notifications = getattr(getattr(server, "settings", None), "notifications", None) or []
+    wanted = any(e.startswith("deployment_") for n in notifications for e in n.events)
+    if wanted and getattr(server, "_deploy_watcher", None) is None:
+        from pheme.monitoring.deploy_watch import DeploymentWatcher
+
+        watcher = DeploymentWatcher(server.store, lambda event, data: notify(server, event, data))
+        server._deploy_watcher = watcher
+        start, stop = server.start, server.stop
+
+        # The watcher lives exactly as long as the server's workers do.
+        def start_all() -> None:
+            start()
+            watcher.start()
+
+        def stop_all() -> None:
+            watcher.stop()
+            stop()
+
+        server.start, server.stop = start_all, stop_all
 
 
 @router.get("/analyses")

@@ -28,9 +28,11 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# The quick deployment-safety benchmark is part of the tests (issue 6): it fails if a guarantee breaks.
+# pytest runs last so that its summary line closes the output.
 test: system-deps venv lint
+	@echo "== bench/deploy_safety.py --quick"; set -o pipefail; $(PY) bench/deploy_safety.py --quick 2>/dev/null | tail -n 1
 	@$(VENV)/bin/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
-	$(PY) bench/deploy_safety.py --quick > /dev/null
 
 bench-quick: venv
 	@for b in bench/*.py; do echo "== $$b --quick"; $(PY) $$b --quick || exit 1; done

@@ -151,3 +151,53 @@ def test_the_deployment_watcher_runs_with_the_server_when_subscribed(api_factory
     assert getattr(plain.server, "_deploy_watcher", None) is None
     subscribed.server.stop()
     assert not watcher._thread.is_alive()
+
+
+def test_a_rolled_back_deployment_sets_its_commit_status(tmp_path: Any) -> None:
+    import json
+    import subprocess
+
+    from pheme.api.routes.monitoring import commit_status
+
+    work = tmp_path / "work"
+    work.mkdir()
+    ident = ["-c", "user.name=A", "-c", "user.email=a@x"]
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    (work / "f").write_text("x")
+    subprocess.run(["git", *ident, "-C", str(work), "add", "f"], check=True)
+    subprocess.run(["git", *ident, "-C", str(work), "commit", "-q", "-m", "c"], check=True)
+    sha = subprocess.run(
+        ["git", "-C", str(work), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    bare = tmp_path / "mirror.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    pushed: list[Any] = []
+    repo = SimpleNamespace(id=1, name="acme/api", source=str(work), github_token_env="TOKEN")
+    other = SimpleNamespace(id=2, name="acme/web", source="elsewhere", github_token_env="TOKEN")
+    mirrors = {1: SimpleNamespace(path=bare), 2: SimpleNamespace(path=tmp_path / "missing.git")}
+    server = SimpleNamespace(
+        settings=SimpleNamespace(
+            status_context_prefix="pheme",
+            github_api_url="https://api.github.test",
+            base_url=lambda: "https://pheme.test",
+        ),
+        feedback=SimpleNamespace(_push=lambda *a: pushed.append(a)),
+        sstore=SimpleNamespace(list_repos=lambda: [repo, other]),
+        github_token=lambda r: "tok",
+        mirrors=SimpleNamespace(get=lambda rid, source: mirrors[rid]),
+    )
+    data = {
+        "deployment": {"id": 9, "kind": "deploy", "service": "api", "environment": "production", "version": "2.0", "commit": sha,
+                       "reason": "analysis failed: success-rate: fail"},
+        "analyses": [{"verdict": "fail", "reason": "success-rate: 1 failed measurement(s)"}],
+    }  # fmt: skip
+    commit_status(server, "deployment_rolled_back", data)
+    ((kind, url, body, headers),) = pushed  # only the repository that has the commit
+    assert (kind, url) == ("commit_status", f"https://api.github.test/repos/acme/api/statuses/{sha}")
+    assert json.loads(body) == {
+        "state": "failure",
+        "context": "pheme/deploy/api/production",
+        "description": "2.0 rolled back: analysis failed: success-rate: fail",
+        "target_url": "https://pheme.test/api/v1/deployments/9/analyses",
+    }
+    assert headers["Authorization"] == "Bearer tok"

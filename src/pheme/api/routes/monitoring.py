@@ -47,11 +47,17 @@ def install(app: Any, server: Any) -> None:
     if registry is not None and not getattr(server, "_dora_collector", None):
         server._dora_collector = DoraCollector(lambda: server.store).register(registry)
     notifications = getattr(getattr(server, "settings", None), "notifications", None) or []
-    wanted = any(e.startswith("deployment_") for n in notifications for e in n.events)
+    wanted = any(e.startswith("deployment_") for n in notifications for e in n.events) or any(
+        r.github_token_env for r in _repos(server)
+    )
     if wanted and getattr(server, "_deploy_watcher", None) is None:
         from pheme.monitoring.deploy_watch import DeploymentWatcher
 
-        watcher = DeploymentWatcher(server.store, lambda event, data: notify(server, event, data))
+        def announce(event: str, data: dict[str, Any]) -> None:
+            notify(server, event, data)
+            commit_status(server, event, data)
+
+        watcher = DeploymentWatcher(server.store, announce)
         server._deploy_watcher = watcher
         start, stop = server.start, server.stop
 
@@ -201,3 +207,72 @@ def notify(server: Any, event: str, data: dict[str, Any]) -> None:
                 "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
             )
         push("notification", target.url, body, headers)
+
+
+def _repos(server: Any) -> list[Any]:
+    try:
+        return list(server.sstore.list_repos())
+    except Exception:  # no server tables (a bare test double): no repositories
+        return []
+
+
+_STATES = {
+    "deployment_succeeded": ("success", "deployed"),
+    "deployment_rolled_back": ("failure", "rolled back"),
+    "deployment_aborted": ("error", "aborted"),
+    "deployment_failed": ("failure", "failed"),
+}
+
+
+def commit_status(server: Any, event: str, data: dict[str, Any]) -> None:
+    """Set the deployed commit's status on GitHub (context ``pheme/deploy/<service>/<environment>``).
+
+    For every registered repository with a token whose mirror holds the commit:
+    the deployment record names a commit, not a repository.
+    """
+    import subprocess
+
+    deployment = data.get("deployment") or {}
+    sha = str(deployment.get("commit") or "")
+    feedback = getattr(server, "feedback", None)
+    push = getattr(feedback, "_push", None)
+    if not sha or push is None or event not in _STATES or deployment.get("kind") == "rollback":
+        return
+    state, verb = _STATES[event]
+    settings = server.settings
+    reason = str(deployment.get("reason") or "")
+    failed = [a for a in data.get("analyses", []) if a.get("verdict") == "fail"]
+    if failed and not reason:
+        reason = str(failed[0].get("reason") or "")
+    description = f"{deployment.get('version')} {verb}" + (
+        f": {reason}" if reason and state != "success" else ""
+    )
+    for repo in _repos(server):
+        token = server.github_token(repo)
+        if not token:
+            continue
+        mirror = server.mirrors.get(repo.id, repo.source)
+        found = subprocess.run(
+            ["git", "--git-dir", str(mirror.path), "cat-file", "-e", f"{sha}^{{commit}}"],
+            capture_output=True,
+            check=False,
+        )
+        if found.returncode != 0:
+            continue
+        body = {
+            "state": state,
+            "context": f"{settings.status_context_prefix}/deploy/{deployment.get('service')}/{deployment.get('environment')}",
+            "description": description[:140],
+            "target_url": f"{settings.base_url()}/api/v1/deployments/{deployment.get('id')}/analyses",
+        }
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        push(
+            "commit_status",
+            f"{settings.github_api_url}/repos/{repo.name}/statuses/{sha}",
+            json.dumps(body).encode(),
+            headers,
+        )

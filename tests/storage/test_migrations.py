@@ -12,7 +12,10 @@ from sqlalchemy import create_engine, inspect
 
 from pheme.storage import Store, open_store
 from pheme.storage._migrate import alembic_config
-from pheme.storage._orm import VERSION_TABLE, metadata
+from pheme.storage._orm import VERSION_TABLE, load_all_tables
+
+# The whole schema: every subsystem's tables, not only those the run store loads.
+metadata = load_all_tables()
 
 RUN_TABLES = {"runs", "jobs", "steps", "log_chunks", "workflow_counters"}
 

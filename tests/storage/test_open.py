@@ -76,6 +76,29 @@ def test_importing_storage_does_not_load_sqlalchemy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_reopening_a_current_database_needs_neither_alembic_nor_other_subsystems_tables(tmp_path: Path) -> None:
+    # Why it matters: `pheme run` opens the store on every start; Alembic and the
+    # server/monitoring/deploy tables cost hundreds of milliseconds it does not need.
+    url = f"sqlite:///{tmp_path / 'pheme.db'}"
+    open_store(url).close()
+    code = (
+        "import sys; from pheme.storage import open_store; s = open_store(sys.argv[1]); "
+        "s.create_run('CI', 'ci.yml', 'push', 'main', '0' * 40); s.close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako') "
+        "or m in ('sqlalchemy.orm', 'pheme.storage._server', 'pheme.storage._analysis', 'pheme.storage._deployments')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_quick_head_check_agrees_with_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    from pheme.storage._migrate import alembic_config, file_heads
+
+    assert file_heads() == frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 @pytest.mark.parametrize(
     "url,message",
     [

@@ -9,26 +9,37 @@ inspection refuses files that are not SQLite or not Pheme's.
 Concurrent openers are serialized: SQLite's write transactions are
 ``BEGIN IMMEDIATE`` (see ``_engine``); PostgreSQL takes a transaction-level
 advisory lock. The loser re-inspects and finds the schema already current.
+
+Fast path: almost every open finds the database already at head. Importing
+Alembic (and Mako, Pygments...) and every subsystem's tables to learn that
+costs a few hundred milliseconds, which ``pheme run`` would pay on each start.
+So the head revisions are read from the migration files' ``revision`` /
+``down_revision`` lines, and one query of the version table decides: exactly
+the heads -> done, without importing Alembic. Anything else (empty, older,
+newer, foreign, unparsable files) takes the full path above, so refusals are
+exactly those of Alembic's inspection.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
 from pheme.errors import StorageError
 from pheme.storage._engine import BUSY_TIMEOUT_S
-from pheme.storage._orm import VERSION_TABLE, metadata
+from pheme.storage._orm import VERSION_TABLE, load_all_tables
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # An arbitrary constant: "pheme" in ASCII, the key of PostgreSQL's advisory lock.
@@ -37,6 +48,8 @@ _PG_LOCK_KEY = 0x7068656D65
 
 def alembic_config() -> Config:
     """An in-memory Alembic config pointing at the migrations shipped in this package."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("version_table", VERSION_TABLE)
@@ -51,8 +64,11 @@ class DbState:
 
 def inspect_state(conn: Connection, where: str, script: ScriptDirectory) -> DbState:
     """What revision the database is at; raises if it is foreign or too new."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
+
     tables = set(inspect(conn).get_table_names())
-    ours = {t.name for t in metadata.sorted_tables}
+    ours = {t.name for t in load_all_tables().sorted_tables}
     if VERSION_TABLE not in tables:
         foreign = tables & ours if conn.dialect.name == "postgresql" else tables
         if foreign:
@@ -96,26 +112,96 @@ def _switch_to_wal(raw: Any, where: str) -> None:
         time.sleep(0.02)
 
 
+_ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+@functools.cache
+def file_heads() -> frozenset[str] | None:
+    """The head revisions of the shipped migrations, read from the files without Alembic.
+
+    None when a file cannot be understood (the caller then asks Alembic).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        try:
+            found = dict(m.groups() for m in _ASSIGNMENT.finditer(path.read_text(encoding="utf-8")))
+            revision = ast.literal_eval(found["revision"])
+            down = ast.literal_eval(found.get("down_revision", "None"))
+        except (OSError, UnicodeDecodeError, KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        if isinstance(down, str):
+            parents.add(down)
+        elif isinstance(down, tuple | list) and all(isinstance(d, str) for d in down):
+            parents.update(down)
+        elif down is not None:
+            return None
+    heads = frozenset(revisions - parents)
+    return heads or None
+
+
+def _version_rows(conn: Connection) -> set[str] | None:
+    """The revisions stored in the version table, or None if there is no such table."""
+    if conn.dialect.name == "sqlite":
+        exists = conn.execute(
+            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": VERSION_TABLE}
+        ).first()
+    else:
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = :t"),
+            {"t": VERSION_TABLE},
+        ).first()
+    if exists is None:
+        return None
+    return {str(v) for v in conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars()}
+
+
+def at_head_quick(conn: Connection) -> bool:
+    """True when the database is exactly at the shipped heads (no Alembic involved)."""
+    heads = file_heads()
+    return heads is not None and _version_rows(conn) == heads
+
+
 def upgrade(engine: Engine, where: str) -> None:
     """Bring the database to the newest revision this Pheme knows, or refuse untouched."""
-    cfg = alembic_config()
-    script = ScriptDirectory.from_config(cfg)
     with engine.connect() as conn:
         with conn.begin():
-            state = inspect_state(conn, where, script)
-        if conn.dialect.name == "sqlite":
-            # Persistent, and a write to the file header: only now that we know the file is ours.
-            # Outside any transaction (SQLite refuses otherwise): straight on the driver connection.
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            _switch_to_wal(raw, where)
-        if state.at_head:
+            quick = at_head_quick(conn)
+        if quick:
+            if conn.dialect.name == "sqlite":
+                _wal(conn, where)
             return
-        conn.execution_options(pheme_write=True)
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-            if inspect_state(conn, where, script).at_head:
-                return
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        _upgrade(conn, where)
+
+
+def _wal(conn: Connection, where: str) -> None:
+    # Persistent, and a write to the file header: only once we know the file is ours.
+    # Outside any transaction (SQLite refuses otherwise): straight on the driver connection.
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    _switch_to_wal(raw, where)
+
+
+def _upgrade(conn: Connection, where: str) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    cfg = alembic_config()
+    script = ScriptDirectory.from_config(cfg)
+    with conn.begin():
+        state = inspect_state(conn, where, script)
+    if conn.dialect.name == "sqlite":
+        _wal(conn, where)
+    if state.at_head:
+        return
+    conn.execution_options(pheme_write=True)
+    with conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        if inspect_state(conn, where, script).at_head:
+            return
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

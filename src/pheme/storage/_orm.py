@@ -1,26 +1,29 @@
-"""ORM metadata: the tables that hold run history and logs.
+"""Table metadata: the tables that hold run history and logs.
 
-Only :mod:`pheme.storage` sees these classes; every public method returns
+Only :mod:`pheme.storage` sees these tables; every public method returns
 :mod:`pheme.core.runs` records instead. The metadata carries a
 ``naming_convention`` so every constraint and index has a stable, predictable
 name, which keeps Alembic migrations reproducible on SQLite and PostgreSQL
 (Prefect's lesson). The migrations under ``migrations/versions`` must produce
 exactly these tables; a test compares them.
 
-Statements are issued with SQLAlchemy Core on ``Model.__table__`` (no ORM
+Statements are issued with SQLAlchemy Core on these tables (no ORM
 session, no identity map): history is append-mostly and the store hands out
 immutable records, so the unit-of-work machinery would only add overhead.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Column,
     DateTime,
     ForeignKey,
     Index,
@@ -35,7 +38,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -89,119 +91,141 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+# Core tables, not declarative classes: importing ``sqlalchemy.orm`` costs tens of
+# milliseconds that ``pheme run`` pays on every start, and the store never needs it.
 
-class WorkflowCounter(Base):
-    """Last run number handed out per workflow file (GitHub's ``run_number``).
+# Last run number handed out per workflow file (GitHub's ``run_number``): a separate
+# row updated with an atomic upsert, so concurrent creators never get the same number.
+workflow_counters = Table(
+    "workflow_counters",
+    metadata,
+    Column("workflow_file", String(1024), primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)
 
-    A separate row updated with an atomic upsert, so concurrent creators of
-    runs of the same workflow never get the same number.
-    """
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("number", Integer, nullable=False),
+    Column("workflow_name", String(1024), nullable=False),
+    Column("workflow_file", String(1024), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("ref", String(1024), nullable=False),
+    Column("sha", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("conclusion", String(16)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("inputs", Json, nullable=False),
+    Column("error", Text),
+    UniqueConstraint("workflow_file", "number"),
+    CheckConstraint(_in("status", STATUSES), name="status"),
+    CheckConstraint(_in("conclusion", CONCLUSIONS, nullable=True), name="conclusion"),
+    Index(None, "status"),
+    sqlite_autoincrement=True,
+)
 
-    __tablename__ = "workflow_counters"
-
-    workflow_file: Mapped[str] = mapped_column(String(1024), primary_key=True)
-    last_number: Mapped[int] = mapped_column(Integer, nullable=False)
-
-
-class Run(Base):
-    __tablename__ = "runs"
-    __table_args__ = (
-        UniqueConstraint("workflow_file", "number"),
-        CheckConstraint(_in("status", STATUSES), name="status"),
-        CheckConstraint(_in("conclusion", CONCLUSIONS, nullable=True), name="conclusion"),
-        Index(None, "status"),
-        {"sqlite_autoincrement": True},
-    )
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    number: Mapped[int] = mapped_column(Integer, nullable=False)
-    workflow_name: Mapped[str] = mapped_column(String(1024), nullable=False)
-    workflow_file: Mapped[str] = mapped_column(String(1024), nullable=False)
-    event: Mapped[str] = mapped_column(String(64), nullable=False)
-    ref: Mapped[str] = mapped_column(String(1024), nullable=False)
-    sha: Mapped[str] = mapped_column(String(64), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
-    conclusion: Mapped[str | None] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    inputs: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
-    error: Mapped[str | None] = mapped_column(Text)
-
-
-class Job(Base):
-    __tablename__ = "jobs"
-    __table_args__ = (
-        CheckConstraint(_in("status", STATUSES), name="status"),
-        CheckConstraint(_in("conclusion", CONCLUSIONS, nullable=True), name="conclusion"),
-        Index(None, "run_id"),
-        Index(None, "status"),
-    )
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    run_id: Mapped[int] = mapped_column(Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
-    key: Mapped[str] = mapped_column(String(255), nullable=False)
-    name: Mapped[str] = mapped_column(String(1024), nullable=False)
-    matrix: Mapped[dict[str, Any] | None] = mapped_column(Json)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
-    conclusion: Mapped[str | None] = mapped_column(String(16))
-    outputs: Mapped[dict[str, str]] = mapped_column(Json, nullable=False)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("name", String(1024), nullable=False),
+    Column("matrix", Json),
+    Column("status", String(16), nullable=False),
+    Column("conclusion", String(16)),
+    Column("outputs", Json, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
     # Lines stored in log_chunks so far: lets tail/follow/ranges find chunks without scanning.
-    log_lines: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    Column("log_lines", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint(_in("status", STATUSES), name="status"),
+    CheckConstraint(_in("conclusion", CONCLUSIONS, nullable=True), name="conclusion"),
+    Index(None, "run_id"),
+    Index(None, "status"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("job_id", Id, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("step_id", String(255)),
+    Column("name", String(1024), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("outcome", String(16)),
+    Column("conclusion", String(16)),
+    Column("outputs", Json, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    UniqueConstraint("job_id", "number"),
+    CheckConstraint(_in("status", STATUSES), name="status"),
+    CheckConstraint(_in("outcome", CONCLUSIONS, nullable=True), name="outcome"),
+    CheckConstraint(_in("conclusion", CONCLUSIONS, nullable=True), name="conclusion"),
+)
+
+# A compressed run of consecutive log lines ``first_line..last_line`` (0-based, inclusive).
+# Chunks of one job are contiguous and never overlap, so the chunk holding line *n* is
+# the one with the greatest ``first_line <= n`` (one index probe). ``codec`` 1 = zlib of
+# the UTF-8 lines joined by ``\n``; 0 = uncompressed.
+log_chunks = Table(
+    "log_chunks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("job_id", Id, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("first_line", BigInteger, nullable=False),
+    Column("last_line", BigInteger, nullable=False),
+    Column("codec", SmallInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    UniqueConstraint("job_id", "first_line"),
+)
+
+# Other subsystems declare their tables on the same ``metadata`` (declaratively, through
+# ``Base``). They are imported only by the code that uses them, so opening the store for
+# ``pheme run`` does not pay for them; :func:`load_all_tables` brings in every one of them
+# where the WHOLE schema matters (migrations, the schema check, foreign-table detection).
+SUBSYSTEM_TABLE_MODULES = (
+    "pheme.storage._server",
+    "pheme.storage._analysis",
+    "pheme.storage._deployments",
+)
 
 
-class Step(Base):
-    __tablename__ = "steps"
-    __table_args__ = (
-        UniqueConstraint("job_id", "number"),
-        CheckConstraint(_in("status", STATUSES), name="status"),
-        CheckConstraint(_in("outcome", CONCLUSIONS, nullable=True), name="outcome"),
-        CheckConstraint(_in("conclusion", CONCLUSIONS, nullable=True), name="conclusion"),
-    )
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    job_id: Mapped[int] = mapped_column(Id, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
-    number: Mapped[int] = mapped_column(Integer, nullable=False)
-    step_id: Mapped[str | None] = mapped_column(String(255))
-    name: Mapped[str] = mapped_column(String(1024), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
-    outcome: Mapped[str | None] = mapped_column(String(16))
-    conclusion: Mapped[str | None] = mapped_column(String(16))
-    outputs: Mapped[dict[str, str]] = mapped_column(Json, nullable=False)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+def load_all_tables() -> MetaData:
+    """``metadata`` with every subsystem's tables in it (imports their modules)."""
+    for name in SUBSYSTEM_TABLE_MODULES:
+        importlib.import_module(name)
+    return metadata
 
 
-class LogChunk(Base):
-    """A compressed run of consecutive log lines ``first_line..last_line`` (0-based, inclusive).
+if TYPE_CHECKING:
+    from sqlalchemy.orm import DeclarativeBase
 
-    Chunks of one job are contiguous and never overlap, so the chunk holding
-    line *n* is the one with the greatest ``first_line <= n`` (one index probe).
-    ``codec`` 1 = zlib of the UTF-8 lines joined by ``\\n``; 0 = uncompressed.
-    """
+    class Base(DeclarativeBase):
+        """The declarative base the subsystems' row classes derive from."""
 
-    __tablename__ = "log_chunks"
-    __table_args__ = (UniqueConstraint("job_id", "first_line"),)
+else:
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    job_id: Mapped[int] = mapped_column(Id, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
-    first_line: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    last_line: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    codec: Mapped[int] = mapped_column(SmallInteger, nullable=False)
-    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    def __getattr__(name: str) -> Any:
+        # Lazy: ``sqlalchemy.orm`` loads only when a subsystem declares rows.
+        if name == "Base":
+            return _declarative_base()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-metadata = Base.metadata
-runs = cast(Table, Run.__table__)
-jobs = cast(Table, Job.__table__)
-steps = cast(Table, Step.__table__)
-log_chunks = cast(Table, LogChunk.__table__)
-workflow_counters = cast(Table, WorkflowCounter.__table__)
-from pheme.storage import _server as _server  # noqa: E402  (the server tables join the metadata)
-from pheme.storage import _analysis as _analysis  # noqa: E402  (the analysis tables join the metadata)
-from pheme.storage import _deployments as _deployments  # noqa: E402  (the deployment tables join the metadata)
+@functools.cache
+def _declarative_base() -> Any:
+    from sqlalchemy.orm import DeclarativeBase
+
+    shared = metadata
+
+    class Base(DeclarativeBase):
+        metadata = shared
+
+    return Base

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, insert, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
@@ -193,7 +192,10 @@ class Store:
         )
 
     def _next_number(self, conn: Connection, workflow_file: str) -> int:
-        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         base = dialect_insert(workflow_counters).values(workflow_file=workflow_file, last_number=1)
         stmt = base.on_conflict_do_update(
             index_elements=[workflow_counters.c.workflow_file],

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from pheme.storage._orm import VERSION_TABLE, metadata
+from pheme.storage._orm import VERSION_TABLE, load_all_tables
+
+metadata = load_all_tables()
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only when driven by the developer helper

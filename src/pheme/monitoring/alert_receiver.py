@@ -77,7 +77,7 @@ class AlertReceiver:
         with self._lock:
             for decision in decide(payload.alerts, self.policy):
                 a = decision.alert
-                base = {
+                base: dict[str, Any] = {
                     "alert": a.name,
                     "status": a.status,
                     "service": decision.service,
@@ -106,7 +106,12 @@ class AlertReceiver:
         return outcomes
 
     def _rollback(self, alert: Alert, service: str, environment: str, reason: str) -> AlertOutcome:
-        base = {"alert": alert.name, "status": alert.status, "service": service, "environment": environment}
+        base: dict[str, Any] = {
+            "alert": alert.name,
+            "status": alert.status,
+            "service": service,
+            "environment": environment,
+        }
         key = (
             alert.fingerprint or repr(sorted(alert.labels.items())),
             alert.starts_at.isoformat() if alert.starts_at else "",

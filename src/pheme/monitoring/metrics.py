@@ -94,8 +94,8 @@ class DoraCollector(Collector):
         verdicts: dict[tuple[str, str, str], int] = {}
         for run in AnalysisRepo(store).list_runs(limit=100_000, with_measurements=False):
             if run.started_at >= start:
-                key = (run.service, run.environment, run.verdict.value)
-                verdicts[key] = verdicts.get(key, 0) + 1
+                vkey = (run.service, run.environment, run.verdict.value)
+                verdicts[vkey] = verdicts.get(vkey, 0) + 1
         return outcomes, verdicts
 
     @staticmethod

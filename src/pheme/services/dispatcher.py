@@ -272,7 +272,9 @@ class Dispatcher:
     async def _schedule(self) -> None:
         if len(self._active) >= self.max_runs:
             return
-        queued: list[QueueEntry] = await asyncio.to_thread(self.server.sstore.queued, limit=200)
+        # Only as many as could start (plus some, for runs held back by their concurrency group).
+        free = self.max_runs - len(self._active)
+        queued: list[QueueEntry] = await asyncio.to_thread(self.server.sstore.queued, limit=free + 20)
         if not queued:
             self._notify_idle()
             return

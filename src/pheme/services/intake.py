@@ -88,11 +88,10 @@ def handle_github_webhook(server: Any, headers: Mapping[str, str], body: bytes) 
     from pheme.storage import NotFoundError
 
     try:
-        repo = server.sstore.get_repo(full_name)
+        repo, secret = server.repo_for_webhook(full_name)
     except NotFoundError:
         metrics.webhooks.labels(event, "unknown_repo").inc()
         return _error(404, f"repository {full_name} is not registered")
-    secret = server.webhook_secret(repo)
     if secret is None or not verify_signature(secret, body, signature):
         metrics.webhooks.labels(event, "bad_signature").inc()
         log.warning("webhook signature mismatch", extra={"repo": repo.name, "delivery": delivery, "event": event})

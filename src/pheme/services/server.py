@@ -63,6 +63,8 @@ class PipelineServer:
         from pheme.services.server_git import Mirrors
 
         self.mirrors = Mirrors(settings.server_dir())
+        self._repo_cache: dict[str, tuple[float, RepoRecord, str | None]] = {}
+        self._values_cache: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self._workers = workers
         self._started = False
         self._lock = threading.Lock()
@@ -75,7 +77,7 @@ class PipelineServer:
             from pheme.services.scheduler import Scheduler
 
             self.feedback = Feedback(self)
-            self.dispatcher = Dispatcher(self)
+            self.dispatcher = Dispatcher(self) if settings.executor else None
             self.scheduler = Scheduler(self)
 
     # ----------------------------------------------------------------- lifecycle
@@ -162,8 +164,26 @@ class PipelineServer:
         sealed = self.sstore.repo_secret(repo.id)
         return None if sealed is None else self.box.open(sealed)
 
+    # A webhook burst asks for the same repository (and its secret) hundreds of
+    # times a second: keep them a few seconds; this process's own changes drop them.
+    CACHE_SECONDS = 5.0
+
+    def repo_for_webhook(self, name: str) -> tuple[RepoRecord, str | None]:
+        """The repository named in a payload and its decrypted webhook secret (cached briefly)."""
+        import time
+
+        now = time.monotonic()
+        cached = self._repo_cache.get(name)
+        if cached is not None and now - cached[0] < self.CACHE_SECONDS:
+            return cached[1], cached[2]
+        repo = self.sstore.get_repo(name)
+        secret = self.webhook_secret(repo)
+        self._repo_cache[name] = (now, repo, secret)
+        return repo, secret
+
     def remove_repo(self, name: str, *, actor: str) -> None:
         self.sstore.delete_repo(name)
+        self._repo_cache.clear()
         self.sstore.audit(actor, "repo.delete", name)
 
     def github_token(self, repo: RepoRecord) -> str | None:
@@ -237,6 +257,7 @@ class PipelineServer:
         if not _VALUE_NAME.match(name) or name.upper().startswith("GITHUB_"):
             raise UsageError("variable names use letters, digits and _, and may not start with GITHUB_")
         self.sstore.put_value("variable", scope, name, value.encode("utf-8"))
+        self._values_cache.clear()
         self.sstore.audit(actor, "variable.put", f"{scope}/{name}", {"value": value})
 
     def delete_value(self, kind: str, scope: str, name: str, *, actor: str) -> None:
@@ -246,8 +267,17 @@ class PipelineServer:
     def secrets_for(self, scope: str) -> dict[str, str]:
         return {k: self.box.open(v) for k, v in self.sstore.values("secret", scope).items()}
 
-    def variables_for(self, scope: str) -> dict[str, str]:
-        return {k: v.decode("utf-8") for k, v in self.sstore.values("variable", scope).items()}
+    def variables_for(self, scope: str, *, cached: bool = False) -> dict[str, str]:
+        """Variables of a scope; ``cached`` (intake) may be a few seconds old."""
+        import time
+
+        now = time.monotonic()
+        hit = self._values_cache.get(("variable", scope))
+        if cached and hit is not None and now - hit[0] < self.CACHE_SECONDS:
+            return dict(hit[1])
+        values = {k: v.decode("utf-8") for k, v in self.sstore.values("variable", scope).items()}
+        self._values_cache[("variable", scope)] = (now, values)
+        return values
 
     # ---------------------------------------------------------------------- runs
 
@@ -288,7 +318,8 @@ class PipelineServer:
 
     def _queued_status(self, new: Any, run_id: int) -> None:
         with contextlib.suppress(Exception):
-            repo = self.sstore.get_repo(new.repo_id)
+            repo = next((c[1] for c in self._repo_cache.values() if c[1].id == new.repo_id), None)
+            repo = repo or self.sstore.get_repo(new.repo_id)
             if self.github_token(repo):
                 self.feedback.run_queued(self.store.get_run(run_id), repo)
 

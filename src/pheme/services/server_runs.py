@@ -108,7 +108,7 @@ def plan_runs(
     mirror = server.mirrors.get(repo.id, repo.source)
     files = mirror.workflow_files(sha)
     changed: tuple[str, ...] | None = None
-    variables = server.variables_for(server.scope_of(repo))
+    variables: dict[str, str] | None = None  # only concurrency groups read them: fetched when needed
     planned: list[Any] = []
     for path, text in sorted(files.items()):
         if only_file is not None and path != only_file:
@@ -143,8 +143,10 @@ def plan_runs(
             except PlanningError as exc:
                 raise UsageError(f"{path}: {exc}") from None
             run_payload = {**payload, "inputs": {k: _text(v) for k, v in run_inputs.items()}, "workflow": path}
+        if workflow.concurrency is not None and variables is None:
+            variables = server.variables_for(server.scope_of(repo), cached=True)
         group, cancel_in_progress = concurrency_of(
-            workflow, repo.name, event_name, ref, sha, run_payload, run_inputs, variables
+            workflow, repo.name, event_name, ref, sha, run_payload, run_inputs, variables or {}
         )
         planned.append(
             NewRun(

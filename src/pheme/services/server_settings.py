@@ -102,6 +102,7 @@ class ServerSettings(BaseSettings):
     work_dir: Path | None = None
     max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
     scheduler: bool = True
+    executor: bool = True  # false: an API/intake-only server (runs stay queued for an executor)
     notify_attempts: int = Field(default=5, ge=1, le=20)
     notify_backoff: float = Field(default=0.5, ge=0.0, le=60.0)
     status_context_prefix: str = "pheme"

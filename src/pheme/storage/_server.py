@@ -373,13 +373,6 @@ class ServerStore:
         """
         store = self.store
         now = utc_now()
-        if delivery is not None:
-            with self._conn(write=False) as conn:
-                seen = conn.execute(
-                    select(deliveries_t.c.run_ids).where(deliveries_t.c.delivery_id == delivery[0])
-                ).first()
-            if seen is not None:
-                return DeliveryOutcome(True, tuple(seen.run_ids or ()))
         try:
             with store.batch():
                 created: list[int] = []

@@ -47,6 +47,7 @@ _CONCLUSIONS = ("success", "failure", "cancelled", "skipped")
 _GLYPHS = {
     "success": "✓", "succeeded": "✓", "failure": "✗", "failed": "✗", "cancelled": "⊘", "aborted": "⊘",
     "skipped": "↷", "in_progress": "●", "waiting": "⏸", "paused": "⏸", "queued": "○", "pending": "○",
+    "pass": "✓", "successful": "✓", "fail": "✗", "error": "!", "inconclusive": "?", "running": "●",
 }  # fmt: skip
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -411,6 +412,7 @@ def _default_job(run: Any) -> Any:
 
 def _run_page(request: Request, user: Principal, run_id: int, job_id: int | None) -> Response:
     from pheme.core.runs import Conclusion, Status
+    from pheme.web.deployments import runs_deployments
     from pheme.web.logs import fold
 
     server = _server(request)
@@ -443,7 +445,7 @@ def _run_page(request: Request, user: Principal, run_id: int, job_id: int | None
         job_state=state_of(job.status, job.conclusion) if job else "",
         selected_id=job.id if job else None,
         log=log, log_start=log_start, log_total=log_total, live=live,
-        state=run_signature(run, approvals),
+        state=run_signature(run, approvals), deployments=runs_deployments(server, run),
     )  # fmt: skip
 
 
@@ -579,7 +581,7 @@ def dispatch_run(request: Request, form: dict[str, str], user: Principal) -> Res
     return _redirect(f"/runs/{run_ids[0]}")
 
 
-# ------------------------------------------------ environments, audit, more
+# --------------------------------------------------------- environments, audit
 
 
 @router.get("/environments")
@@ -609,55 +611,6 @@ def audit_page(request: Request, user: Principal) -> Response:
     return render(request, "audit.html", user, nav="audit", entries=entries, action=action_name, before=before_id,
                   older_url="/audit?" + urlencode({**kept, "before": entries[-1].id}) if more and entries else None,
                   newest_url="/audit?" + urlencode(kept) if kept else "/audit")  # fmt: skip
-
-
-@router.get("/deployments")
-@page
-def deployments_page(request: Request, user: Principal) -> Response:
-    q = request.query_params
-    filters = {k: q.get(k, "").strip()[:255] for k in ("service", "environment", "status")}
-    try:
-        from pheme.core.deploy.records import DEPLOYMENT_STATUSES
-        from pheme.deploy.service import list_deployments
-    except ImportError:
-        return render(request, "deployments.html", user, nav="deployments", unavailable="Deployments are not available.")
-    if filters["status"] not in DEPLOYMENT_STATUSES:
-        filters["status"] = ""
-    try:
-        records = list_deployments(_server(request).store, service=filters["service"] or None,
-                                   environment=filters["environment"] or None, status=filters["status"] or None,
-                                   limit=100)  # fmt: skip
-    except PhemeError as exc:
-        return render(request, "deployments.html", user, nav="deployments", unavailable=f"Deployments cannot be read: {exc}")
-    return render(request, "deployments.html", user, nav="deployments", unavailable=None, deployments=records,
-                  filters=filters, statuses=DEPLOYMENT_STATUSES)  # fmt: skip
-
-
-def _dora_source() -> Callable[..., list[Any]] | None:
-    """``pheme.monitoring.reports.dora_report`` when the monitoring service is installed."""
-    try:
-        from pheme.monitoring.reports import dora_report
-    except ImportError:
-        return None
-    return dora_report
-
-
-@router.get("/dora")
-@page
-def dora_page(request: Request, user: Principal) -> Response:
-    from datetime import timedelta
-
-    days_text = request.query_params.get("days", "30")
-    days = int(days_text) if days_text in ("7", "30", "90") else 30
-    source = _dora_source()
-    if source is None:
-        return render(request, "dora.html", user, nav="dora", days=days,
-                      unavailable="DORA metrics are not available on this server yet.")  # fmt: skip
-    try:
-        metrics = source(_server(request).store, window=timedelta(days=days), end=datetime.now(UTC))
-    except PhemeError as exc:
-        return render(request, "dora.html", user, nav="dora", days=days, unavailable=f"DORA metrics cannot be read: {exc}")
-    return render(request, "dora.html", user, nav="dora", days=days, unavailable=None, metrics=metrics)
 
 
 def register_static(app: Any) -> None:

@@ -280,3 +280,46 @@ def test_log_in_follow_a_run_approve_it_live_and_find_the_decision(site: Site, t
         finally:
             browser.close()
     assert site.api(f"/api/v1/runs/{run_id}")["conclusion"] == "success"
+
+
+def test_a_viewer_reads_why_a_canary_was_rolled_back(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From the deployments list to the failed measurement: its resolved query and raw values shown as
+    text (the ``<script>`` in them runs nowhere), and the verdict's reason."""
+    from playwright.sync_api import expect, sync_playwright
+    from tests.web.conftest import HOSTILE_QUERY, seed_canary
+
+    from pheme.storage import open_store
+
+    monkeypatch.setenv("PHEME_HOME", str(tmp_path / "home"))  # the server's own store
+    with open_store() as store:
+        deployment, bad, _ = seed_canary(store)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(site.base + "/deployments")
+            page.fill("#token", site.tokens["viewer"])
+            page.click("button[type=submit]")
+            expect(page).to_have_url(site.base + "/deployments")
+
+            page.locator(f'tr[data-deployment-id="{deployment.id}"] a').click()
+            expect(page.locator('tr[data-step="3"]')).to_contain_text("failed")
+            expect(page.locator(".deploy-reason")).to_contain_text("error rate 12% > 5%")
+            page.locator(f'tr[data-analysis-id="{bad.id}"] a').click()
+            expect(page).to_have_url(site.base + f"/analyses/{bad.id}")
+
+            expect(page.locator("section.verdict")).to_contain_text("error-rate failed 1 time (limit 0)")
+            failed = page.locator('section[data-metric="error-rate"] tr.measurement-detail').nth(1)
+            expect(failed.locator(".query code")).to_have_text(HOSTILE_QUERY)
+            expect(failed.locator("details.raw pre")).to_be_visible()
+            expect(failed.locator("details.raw pre")).to_contain_text('"version": "<script>"')
+            expect(page.locator('section[data-metric="error-rate"] tr.measurement').nth(1)).to_contain_text(
+                "error rate 0.12 > 0.05 <b>bold</b>")  # fmt: skip
+            assert dialogs == []
+            shot = os.environ.get("PHEME_WEB_ANALYSIS_SCREENSHOT", str(tmp_path / "analysis-page.png"))
+            page.screenshot(path=shot, full_page=True)
+        finally:
+            browser.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import subprocess
@@ -11,14 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.web.conftest import GIT_ID, ROLES, make_repo
+from tests.web.conftest import GIT_ID, ROLES, make_repo, seed_canary
 
-from pheme.core.monitoring.verdict import Measurement, Phase, Verdict
 from pheme.storage._analysis import AnalysisRepo
 from pheme.storage._deployments import DeploymentRepo
 from pheme.storage.server import NewRun
-
-HOSTILE_QUERY = 'sum(rate(http_requests_total{code=~"5..",version="<script>alert(1)</script>"}[1m]))'
 
 
 def _body(html: str) -> str:
@@ -26,46 +22,7 @@ def _body(html: str) -> str:
 
 
 def _canary(ui: Any, *, commit: str = "c" * 40, triggered_by: str = "user ada") -> tuple[Any, Any, Any]:
-    """A canary deployment rolled back by a failed analysis: (deployment, failed analysis, passed analysis)."""
-    deployments = DeploymentRepo(ui.server.store)
-    d = deployments.create(service="api", environment="production", kind="deploy", revision=2, version="v2.0",
-                           strategy="canary", commit=commit, triggered_by=triggered_by, previous_revision=1)  # fmt: skip
-    deployments.add_step(d.id, 1, "StartVersion", "start v2.0 at revision 2")
-    deployments.finish_step(d.id, 1, "succeeded", "pid 4242 ready")
-    deployments.add_step(d.id, 2, "SetTraffic", "send 10% of traffic to v2.0")
-    deployments.finish_step(d.id, 2, "succeeded")
-    deployments.add_step(d.id, 3, "Analyze", "judge v2.0 with success-rate")
-    deployments.finish_step(d.id, 3, "failed", "error rate 12% > 5%")
-    deployments.add_step(d.id, 4, "SetTraffic", "send all traffic back to v1.0")
-    deployments.finish_step(d.id, 4, "cancelled", "superseded")
-    deployments.set_status(d.id, "failed", "analysis success-rate failed: error rate 12% > 5%")
-
-    analyses = AnalysisRepo(ui.server.store)
-    t0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    ok = analyses.start_run(service="api", environment="production", version="v2.0", track="canary",
-                            template="latency", deployment=str(d.id), revision=2, baseline_version="v1.0", at=t0)  # fmt: skip
-    analyses.add_measurement(ok.id, Measurement(
-        metric="p99-latency", phase=Phase.SUCCESSFUL, reason="0.21 <= 0.5", query="histogram_quantile(0.99, x)",
-        value=0.21, samples=1500.0, raw={"resultType": "vector", "result": [["1", "0.21"]]},
-        started_at=t0, finished_at=t0 + timedelta(seconds=60)))  # fmt: skip
-    analyses.finish_run(ok.id, Verdict.PASS, "every metric passed", at=t0 + timedelta(seconds=61))
-
-    bad = analyses.start_run(service="api", environment="production", version="v2.0", track="canary",
-                             template="success-rate", deployment=str(d.id), revision=2, at=t0)  # fmt: skip
-    analyses.add_measurement(bad.id, Measurement(
-        metric="error-rate", phase=Phase.INCONCLUSIVE, reason="no data: the result is NaN (no requests in the window?)",
-        query="sum(rate(errors[1m])) / sum(rate(requests[1m]))", value=math.nan, samples=0.0,
-        raw={"result": [["1", "NaN"]]}, started_at=t0, finished_at=t0 + timedelta(seconds=30)))  # fmt: skip
-    analyses.add_measurement(bad.id, Measurement(
-        metric="error-rate", phase=Phase.FAILED, reason="error rate 0.12 > 0.05 <b>bold</b>", query=HOSTILE_QUERY,
-        value=0.12, samples=900.0, baseline=0.01, p_value=0.0004,
-        raw={"result": [{"metric": {"version": "<script>"}, "value": [1, "0.12"]}]},
-        started_at=t0 + timedelta(seconds=30), finished_at=t0 + timedelta(seconds=60)))  # fmt: skip
-    analyses.add_measurement(bad.id, Measurement(
-        metric="saturation", phase=Phase.ERROR, reason="error: connection refused", query="up{job='api'}"))
-    analyses.finish_run(bad.id, Verdict.FAIL, "error-rate failed 1 time (limit 0): error rate 0.12 > 0.05",
-                        at=t0 + timedelta(seconds=62))  # fmt: skip
-    return deployments.get(d.id), analyses.get_run(bad.id), analyses.get_run(ok.id)
+    return seed_canary(ui.server.store, commit=commit, triggered_by=triggered_by)
 
 
 @pytest.mark.parametrize("role", ROLES)

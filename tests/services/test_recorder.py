@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from pheme.execution.events import (
     JobFinished,
     JobRef,
     JobStarted,
+    LogBlock,
     LogLines,
     RunFinished,
     RunStarted,
@@ -119,3 +121,51 @@ def test_log_text_comes_back_exactly_as_sent() -> None:
                 rec(LogLines(BUILD, lines[start : start + 977]))
             rec(JobFinished(BUILD, "success", {}, at(1)))
         assert list(store.read_log(run.id, "build")) == lines
+
+
+def test_output_blocks_are_stored_as_their_lines_and_steps_in_one_batch_are_complete() -> None:
+    with open_store() as store:
+        run = store.create_run("CI", ".github/workflows/ci.yml", "push", "refs/heads/main", "a" * 40)
+        one, two = StepRef(1, "a", "A"), StepRef(2, None, "B")
+        with StoreRecorder(store, run.id) as rec:
+            rec(RunStarted("CI", ".github/workflows/ci.yml", at(0)))
+            rec(JobStarted(BUILD, at(1)))
+            rec(StepStarted(BUILD, one, at(1)))
+            rec(LogLines(BUILD, LogBlock("first\n\nthird"), one))
+            rec(StepFinished(BUILD, one, "success", "success", {"k": "v"}, at(2)))
+            rec(StepStarted(BUILD, two, at(2)))
+            rec(LogLines(BUILD, ["plain list"], two))
+            rec(StepFinished(BUILD, two, "failure", "success", {}, at(3)))
+            rec(JobFinished(BUILD, "success", {}, at(4)))
+            rec(RunFinished("success", at(5)))
+        (build,) = store.get_run(run.id).jobs
+        assert [(s.number, s.step_id, s.name, s.status, s.outcome, s.conclusion, s.outputs, s.started_at,
+                 s.finished_at) for s in build.steps] == [
+            (1, "a", "A", Status.COMPLETED, Conclusion.SUCCESS, Conclusion.SUCCESS, {"k": "v"}, at(1), at(2)),
+            (2, None, "B", Status.COMPLETED, Conclusion.FAILURE, Conclusion.SUCCESS, {}, at(2), at(3)),
+        ]  # fmt: skip
+        assert list(store.read_log(run.id, "build")) == ["first", "", "third", "plain list"]
+
+
+def test_a_step_seen_across_batches_is_still_updated() -> None:
+    with open_store() as store:
+        run = store.create_run("CI", ".github/workflows/ci.yml", "push", "refs/heads/main", "a" * 40)
+        one = StepRef(1, None, "Long")
+        rec = StoreRecorder(store, run.id)
+        rec.start()
+        rec(RunStarted("CI", ".github/workflows/ci.yml", at(0)))
+        rec(JobStarted(BUILD, at(1)))
+        rec(StepStarted(BUILD, one, at(1)))
+        deadline = time.monotonic() + 10
+        while not store.get_run(run.id).jobs or not store.get_run(run.id).jobs[0].steps:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        (step,) = store.get_run(run.id).jobs[0].steps
+        assert (step.status, step.started_at) == (Status.IN_PROGRESS, at(1))
+        rec(StepFinished(BUILD, one, "success", "success", {}, at(2)))
+        rec(JobFinished(BUILD, "success", {}, at(3)))
+        rec(RunFinished("success", at(4)))
+        rec.close()
+        (step,) = store.get_run(run.id).jobs[0].steps
+        assert (step.status, step.conclusion, step.started_at, step.finished_at) == (
+            Status.COMPLETED, Conclusion.SUCCESS, at(1), at(2))  # fmt: skip

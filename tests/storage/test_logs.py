@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -247,3 +248,39 @@ def _chunks(store: Store, job: int) -> list[tuple[int, int]]:
             .order_by(log_chunks.c.first_line)
         ).all()
     return [(r.first_line, r.last_line) for r in rows]
+
+
+def test_blocks_of_joined_lines_are_chunked_at_line_ends_and_read_back_exactly(store: Store) -> None:
+    run, (job,) = _run_with_jobs(store, "build")
+    lines = [f"line {i} " + "x" * (i % 37) for i in range(5_000)]
+    expected = list(lines)
+    with store.log_writer(job, chunk_lines=700, chunk_bytes=4096) as log:
+        for i in range(0, len(lines), 333):  # blocks of any size, cut anywhere by chunks
+            block = lines[i : i + 333]
+            log.write_block("\n".join(block), len(block))
+        log.write("tail without newline")
+        expected.append("tail without newline")
+        log.write_block("after a partial line", 1)  # completes the pending partial line
+        expected[-1] += "after a partial line"
+    chunks = _chunks(store, job)
+    sizes = [last - first + 1 for first, last in chunks]
+    assert max(sizes) <= 700 and sum(sizes) == len(expected)
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(chunks))  # contiguous
+    assert list(store.read_log(run, "build")) == expected
+    assert list(store.read_log(run, "build", 2_500, 2_510)) == expected[2_500:2_510]
+
+
+def test_a_block_with_a_line_longer_than_the_limit_cuts_it_like_write_does(store: Store) -> None:
+    run, (job,) = _run_with_jobs(store, "build")
+    huge = "y" * (logs_module.MAX_LINE_CHARS + 10)
+    with store.log_writer(job, chunk_bytes=1024) as log:
+        log.write_block("\n".join(["a", huge, "", "b"]), 4)
+    assert [len(x) for x in store.read_log(run, "build")] == [1, logs_module.MAX_LINE_CHARS, 10, 0, 1]
+
+
+def test_many_tiny_lines_in_one_block_respect_the_chunk_line_limit(store: Store) -> None:
+    run, (job,) = _run_with_jobs(store, "build")
+    with store.log_writer(job, chunk_lines=100, chunk_bytes=1 << 20) as log:
+        log.write_block("\n".join(str(i % 10) for i in range(1_050)), 1_050)
+    assert [last - first + 1 for first, last in _chunks(store, job)] == [100] * 10 + [50]
+    assert list(store.read_log(run, "build", 995, 1_005)) == [str(i % 10) for i in range(995, 1_005)]

@@ -42,6 +42,7 @@ from pheme.execution.events import (
     Event,
     JobFinished,
     JobStarted,
+    LogBlock,
     LogLines,
     RunFinished,
     RunStarted,
@@ -90,6 +91,8 @@ def fmt_duration(value: float | None) -> str:
 
 def _has_markers(lines: Sequence[str]) -> bool:
     """Whether any line is a ``##[...]`` marker (group, annotation), checked at C speed."""
+    if isinstance(lines, LogBlock):  # a block of output: look at its text, never split it
+        return lines.text.startswith("##[") or "\n##[" in lines.text
     return bool(lines) and (lines[0].startswith("##[") or "\n##[" in "\n".join(lines))
 
 
@@ -238,6 +241,8 @@ class PlainView(View):
             if state.in_group:
                 state.folded.extend(lines)
                 state.folded_count += len(lines)
+            elif isinstance(lines, LogBlock):
+                self._emit(prefix + lines.text.replace("\n", "\n" + prefix) + "\n")
             elif lines:
                 self._emit(prefix + ("\n" + prefix).join(lines) + "\n")
             return

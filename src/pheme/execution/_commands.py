@@ -4,7 +4,8 @@
 :class:`OutputProcessor` turns a step's raw output blocks into masked log
 lines. Its fast path handles a whole block at once: unless the block contains
 ``::`` at the start of some line (one ``memmem`` plus, rarely, one regex scan)
-it is decoded, masked with one regex and split — no per-line Python work.
+it is decoded, masked with one regex and handed on as one
+:class:`~pheme.execution.events.LogBlock` — no per-line Python work.
 Only blocks that carry commands are walked line by line.
 
 Semantics follow GitHub's runner (``ActionCommandManager``):
@@ -27,10 +28,11 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pheme.errors import ExecutionError
+from pheme.execution.events import LogBlock
 from pheme.execution.masking import Masker
 
 __all__ = ["OutputProcessor", "StepCommands", "parse_key_value_file", "parse_path_file"]
@@ -137,7 +139,7 @@ class OutputProcessor:
         self,
         *,
         masker: Masker,
-        emit: Callable[[list[str]], None],
+        emit: Callable[[Sequence[str]], None],
         annotate: AnnotateFn,
         debug: bool = False,
         allow_unsecure: bool = False,
@@ -176,15 +178,14 @@ class OutputProcessor:
             if slow:
                 self._feed_slow(body.split("\n"))
             else:
-                self.emit(self.masker.mask(body).split("\n"))
+                self.emit(LogBlock(self.masker.mask(body)))
             return
-        lines = text.split("\n")
-        last = lines.pop()
-        if lines:
-            self._pending = last
-            self.emit(lines)
-        else:
-            self._keep(last)
+        cut = text.rfind("\n")
+        if cut < 0:
+            self._keep(text)
+            return
+        self._pending = text[cut + 1 :]
+        self.emit(LogBlock(text[:cut]))
 
     def _keep(self, partial: str) -> None:
         if len(partial) >= _HUGE_LINE:  # a giant line without newline: hand it on anyway

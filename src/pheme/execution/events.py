@@ -19,10 +19,10 @@ Rules every emitter follows:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, overload
 
 Conclusion = Literal["success", "failure", "cancelled", "skipped"]
 
@@ -72,8 +72,64 @@ class StepStarted:
     at: datetime
 
 
+class LogBlock(Sequence[str]):
+    """Lines held as ONE string, joined by ``\\n`` (no trailing newline).
+
+    Why: a step printing 200 MB would otherwise become two million ``str``
+    objects on the event loop, each touched again by every observer. The
+    runner hands a read block on as it is; it behaves exactly like the list
+    of its lines (split on first use), and observers that can work on the
+    joined text (the store) read :attr:`text` directly. ``LogBlock("")`` is
+    one empty line, as ``"".split("\\n")`` is.
+    """
+
+    __slots__ = ("_count", "_lines", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._count: int | None = None
+        self._lines: list[str] | None = None
+
+    def _split(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = self.text.count("\n") + 1
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return self._split()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._split())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LogBlock):
+            return self.text == other.text
+        if isinstance(other, list | tuple):
+            return self._split() == list(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"LogBlock({len(self)} lines)"
+
+
 @dataclass(frozen=True, slots=True)
 class LogLines:
+    """Lines of a job's log; ``lines`` may be a :class:`LogBlock` (a list otherwise)."""
+
     job: JobRef
     lines: Sequence[str]
     step: StepRef | None = None

@@ -8,24 +8,35 @@ blocks once 256 events or 100,000 log lines are pending: the runner stops
 reading the step's pipe and the step itself slows down, so memory stays
 bounded instead of buffering the flood.
 
-Consecutive status events are written in one transaction (``store.batch()``);
-log lines go through one :class:`LogWriter` per job, which stores compressed
-chunks. Times come from the events, not from when the thread got to them.
+Group commit: the thread collects events for up to ``BATCH_WINDOW_S`` (or
+until a MiB of log text is waiting) and writes them in ONE transaction
+(``store.batch()``); a step that started and finished within the window
+becomes one inserted row instead of an insert and two updates. For a job of
+100 short steps that is a few transactions instead of ~300. Status reaches
+the store at most that much later, which no reader notices; the end of the
+run (``close``) is written at once. Log lines go through one
+:class:`LogWriter` per job, which stores compressed chunks; a step's output
+arrives as whole blocks (:class:`~pheme.execution.events.LogBlock`) that go
+to the writer without a Python object per line. Times come from the events,
+not from when the thread got to them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
+import time
 from typing import Any, Protocol
 
-from pheme.core.runs import Conclusion, Status
+from pheme.core.runs import Conclusion, Status, StepRecord
 from pheme.execution.events import (
     Annotation,
     Event,
     JobFinished,
     JobRef,
     JobStarted,
+    LogBlock,
     LogLines,
     RunFinished,
     RunStarted,
@@ -37,11 +48,26 @@ __all__ = ["StoreRecorder"]
 
 _STOP = object()
 _IDLE_FLUSH_S = 0.5
+BATCH_WINDOW_S = 0.05  # how long events are collected for one transaction
+_BATCH_EVENTS = 512
+_BATCH_LOG_CHARS = 1 << 20  # this much pending log text is written at once
 MAX_PENDING_LINES = 100_000  # ~10 MB of typical log text waiting for the store
+CHUNK_BYTES = 1 << 20
+CHUNK_LINES = 1 << 20  # the byte size ends chunks; lines only when they are very short
+FLUSH_INTERVAL_S = 1.0
+
+
+def _log_chars(event: Any) -> int:
+    if not isinstance(event, LogLines):
+        return 0
+    lines = event.lines
+    return len(lines.text) if isinstance(lines, LogBlock) else sum(map(len, lines))
 
 
 class _LogWriter(Protocol):
     def writelines(self, lines: Any) -> Any: ...
+
+    def write_block(self, text: str, count: int) -> Any: ...
 
     def close(self) -> Any: ...
 
@@ -63,6 +89,7 @@ class StoreRecorder:
         self._store = store
         self._run_id = run_id
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
+        self._batch_events = max(1, min(max_pending, _BATCH_EVENTS))
         # Events are bounded by count (the queue) AND log lines by number: one
         # LogLines event may carry a 1 MiB read of a chatty step.
         self._max_lines = max_pending_lines
@@ -70,6 +97,7 @@ class StoreRecorder:
         self._room = threading.Condition()
         self._jobs: dict[str, int] = {}
         self._steps: set[tuple[str, int]] = set()
+        self._new_steps: dict[tuple[str, int], tuple[int, StepRecord]] = {}
         self._writers: dict[str, _LogWriter] = {}
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name=f"pheme-recorder-{run_id}", daemon=True)
@@ -133,16 +161,7 @@ class StoreRecorder:
                 stop = item is _STOP
                 if not stop:
                     pending.append(item)
-                    # Drain what is already there, to batch status updates.
-                    while len(pending) < 512:
-                        try:
-                            more = self._queue.get_nowait()
-                        except queue.Empty:
-                            break
-                        if more is _STOP:
-                            stop = True
-                            break
-                        pending.append(more)
+                    stop = self._collect(pending)
                 self._apply(pending)
                 pending.clear()
                 if stop:
@@ -155,6 +174,23 @@ class StoreRecorder:
         finally:
             self._close_writers()
 
+    def _collect(self, pending: list[Event]) -> bool:
+        """Add what arrives within the batch window to ``pending``; True once stopped."""
+        deadline = time.monotonic() + BATCH_WINDOW_S
+        chars = _log_chars(pending[0])
+        # At most a queue's worth in hand, so memory stays bounded as the queue bounds it.
+        while len(pending) < self._batch_events and chars < _BATCH_LOG_CHARS:
+            remaining = deadline - time.monotonic()
+            try:
+                more = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if more is _STOP:
+                return True
+            pending.append(more)
+            chars += _log_chars(more)
+        return False
+
     def _drain(self) -> None:
         while True:
             try:
@@ -165,31 +201,44 @@ class StoreRecorder:
                     return
 
     def _apply(self, events: list[Event]) -> None:
-        status_events: list[Event] = []
-        for event in events:
-            if isinstance(event, LogLines):
-                self._flush_status(status_events)
-                self._writer(event.job).writelines(event.lines)
-                with self._room:
-                    self._pending_lines -= len(event.lines)
-                    self._room.notify_all()
-            elif isinstance(event, Annotation):
-                continue  # annotations are also ##[error] lines in the log
-            else:
-                status_events.append(event)
-        self._flush_status(status_events)
-
-    def _flush_status(self, events: list[Event]) -> None:
-        if not events:
-            return
-        # Close writers of finishing jobs first: their last lines land before the job completes.
-        for event in events:
-            if isinstance(event, JobFinished):
-                self._close_writer(event.job.key)
+        """One transaction for the batch: status changes in order, then the log lines,
+        then the ends of jobs and of the run (a job's lines are all stored before it
+        is recorded as completed)."""
+        logs: list[LogLines] = []
+        ends: list[Event] = []
+        # Steps first seen in this batch go to _new_steps: inserted once, as they are at its end.
+        self._new_steps.clear()
         with self._store.batch():
             for event in events:
+                if isinstance(event, LogLines):
+                    logs.append(event)
+                elif isinstance(event, JobFinished | RunFinished):
+                    ends.append(event)
+                elif not isinstance(event, Annotation):  # annotations are also ##[error] lines in the log
+                    self._status(event)
+            for event in logs:
+                lines = event.lines
+                writer = self._writer(event.job)
+                if isinstance(lines, LogBlock):
+                    writer.write_block(lines.text, len(lines))
+                else:
+                    writer.writelines(lines)
+                with self._room:
+                    self._pending_lines -= len(lines)
+                    self._room.notify_all()
+            for event in ends:
+                if isinstance(event, JobFinished):
+                    self._close_writer(event.job.key)
                 self._status(event)
-        events.clear()
+            self._insert_new_steps()
+
+    def _insert_new_steps(self, only: tuple[str, int] | None = None) -> None:
+        by_job: dict[int, list[StepRecord]] = {}
+        for key in [only] if only is not None else list(self._new_steps):
+            job_id, record = self._new_steps.pop(key)
+            by_job.setdefault(job_id, []).append(record)
+        for job_id, records in by_job.items():
+            self._store.add_steps(job_id, records)
 
     def _status(self, event: Event) -> None:
         store = self._store
@@ -200,11 +249,46 @@ class StoreRecorder:
             store.update_job(job_id, Status.IN_PROGRESS, at=event.at)
         elif isinstance(event, StepStarted):
             job_id = self._job(event.job)
-            self._step(event.job.key, job_id, event.step.number, event.step.name, event.step.id)
+            key = (event.job.key, event.step.number)
+            if key not in self._steps:
+                self._steps.add(key)
+                record = StepRecord(
+                    number=event.step.number,
+                    name=event.step.name,
+                    step_id=event.step.id,
+                    status=Status.IN_PROGRESS,
+                    started_at=event.at,
+                )
+                self._new_steps[key] = (job_id, record)
+                return
+            if key in self._new_steps:  # started twice: store it as it is, let the store judge
+                self._insert_new_steps(key)
             store.update_step(job_id, event.step.number, Status.IN_PROGRESS, at=event.at)
         elif isinstance(event, StepFinished):
             job_id = self._job(event.job)
-            self._step(event.job.key, job_id, event.step.number, event.step.name, event.step.id)
+            key = (event.job.key, event.step.number)
+            if key not in self._steps:  # finished without starting (skipped)
+                self._steps.add(key)
+                self._new_steps[key] = (
+                    job_id,
+                    StepRecord(number=event.step.number, name=event.step.name, step_id=event.step.id),
+                )
+            new = self._new_steps.get(key)
+            if new is not None and new[1].status is not Status.COMPLETED:
+                self._new_steps[key] = (
+                    job_id,
+                    dataclasses.replace(
+                        new[1],
+                        status=Status.COMPLETED,
+                        outcome=Conclusion(event.outcome),
+                        conclusion=Conclusion(event.conclusion),
+                        outputs=dict(event.outputs),
+                        finished_at=event.at,
+                    ),
+                )
+                return
+            if new is not None:
+                self._insert_new_steps(key)
             store.update_step(
                 job_id,
                 event.step.number,
@@ -235,19 +319,17 @@ class StoreRecorder:
             self._jobs[job.key] = job_id
         return job_id
 
-    def _step(self, job_key: str, job_id: int, number: int, name: str, step_id: str | None) -> None:
-        if (job_key, number) not in self._steps:
-            self._store.create_step(job_id, number, name, step_id=step_id)
-            self._steps.add((job_key, number))
-
     def _writer(self, job: JobRef) -> _LogWriter:
         writer = self._writers.get(job.key)
         if writer is None:
             if job.key not in self._jobs:
                 with self._store.batch():
                     self._job(job)
-            # Chunks of up to 256 KB: a step printing 200 MB makes ~800 inserts, not ~3,000.
-            writer = self._store.log_writer(self._jobs[job.key], chunk_lines=8192, chunk_bytes=256 * 1024)
+            # Chunks of up to 1 MiB (any number of lines): a step printing 200 MB makes
+            # ~200 inserts; reading any line still decompresses one chunk (~1 ms).
+            writer = self._store.log_writer(
+                self._jobs[job.key], chunk_lines=CHUNK_LINES, chunk_bytes=CHUNK_BYTES, flush_interval=FLUSH_INTERVAL_S
+            )
             self._writers[job.key] = writer
         return writer
 

@@ -125,7 +125,9 @@ def file_heads() -> frozenset[str] | None:
     parents: set[str] = set()
     for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
         try:
-            found = dict(m.groups() for m in _ASSIGNMENT.finditer(path.read_text(encoding="utf-8")))
+            found: dict[str, str] = {
+                m.group(1): m.group(2) for m in _ASSIGNMENT.finditer(path.read_text(encoding="utf-8"))
+            }
             revision = ast.literal_eval(found["revision"])
             down = ast.literal_eval(found.get("down_revision", "None"))
         except (OSError, UnicodeDecodeError, KeyError, ValueError, SyntaxError):
@@ -162,7 +164,10 @@ def _version_rows(conn: Connection) -> set[str] | None:
 def at_head_quick(conn: Connection) -> bool:
     """True when the database is exactly at the shipped heads (no Alembic involved)."""
     heads = file_heads()
-    return heads is not None and _version_rows(conn) == heads
+    if heads is None:
+        return False
+    rows = _version_rows(conn)
+    return rows is not None and rows == set(heads)
 
 
 def upgrade(engine: Engine, where: str) -> None:

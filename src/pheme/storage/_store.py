@@ -19,7 +19,7 @@ Design notes (why it looks like this):
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -192,6 +192,8 @@ class Store:
         )
 
     def _next_number(self, conn: Connection, workflow_file: str) -> int:
+        # The dialect modules are imported here, not at the top: only the one in use loads.
+        dialect_insert: Any
         if conn.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
@@ -368,6 +370,40 @@ class Store:
                     outputs={},
                 )
             )
+
+    def add_steps(self, job_id: int, records: Sequence[StepRecord]) -> None:
+        """Insert steps as they are NOW (queued, in progress or completed), in one statement.
+
+        Why: a recorder that writes every few dozen milliseconds usually sees a
+        step start AND finish in one batch; one row per step is a fraction of the
+        cost of ``create_step`` + two ``update_step`` calls. Completed steps need a
+        conclusion (the outcome defaults to it), others must have none.
+        """
+        rows: list[dict[str, Any]] = []
+        for r in records:
+            outcome, conclusion = r.outcome, r.conclusion
+            if r.status is Status.COMPLETED:
+                outcome = outcome or conclusion
+            elif outcome is not None:
+                check_conclusion("step", f"{r.number} of job {job_id}", r.status, outcome)
+            check_conclusion("step", f"{r.number} of job {job_id}", r.status, conclusion)
+            rows.append(
+                {
+                    "job_id": job_id,
+                    "number": r.number,
+                    "step_id": r.step_id,
+                    "name": r.name,
+                    "status": r.status.value,
+                    "outcome": outcome.value if outcome else None,
+                    "conclusion": conclusion.value if conclusion else None,
+                    "outputs": dict(r.outputs),
+                    "started_at": _as_utc(r.started_at) if r.started_at else None,
+                    "finished_at": _as_utc(r.finished_at) if r.finished_at else None,
+                }
+            )
+        if rows:
+            with self._conn(write=True) as conn:
+                conn.execute(insert(steps), rows)
 
     def update_step(
         self,

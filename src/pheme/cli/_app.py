@@ -32,6 +32,9 @@ def _version_callback(value: bool) -> None:
 
 
 def build_app() -> typer.Typer:
+    from pheme.cli._typer_fast import install
+
+    install()  # no pydantic for parameters that need no conversion (see _typer_fast)
     app = typer.Typer(
         name="pheme",
         help="Self-hosted CI/CD: run GitHub Actions workflows on your own machines.",

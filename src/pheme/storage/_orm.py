@@ -36,7 +36,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -55,7 +54,25 @@ CONCLUSIONS = ("success", "failure", "cancelled", "skipped")
 
 # 64-bit ids on PostgreSQL; SQLite needs exactly INTEGER for a rowid primary key.
 Id = BigInteger().with_variant(Integer(), "sqlite")
-Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class _PostgresJsonb(TypeDecorator[Any]):
+    """JSONB, resolved once the PostgreSQL dialect is in use.
+
+    Why not ``JSONB`` itself: importing ``sqlalchemy.dialects.postgresql``
+    takes ~30 ms that every SQLite start of ``pheme run`` would pay.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return dialect.type_descriptor(JSONB(none_as_null=True))
+
+
+Json = JSON(none_as_null=True).with_variant(_PostgresJsonb(none_as_null=True), "postgresql")
 
 
 def _in(column: str, values: tuple[str, ...], *, nullable: bool = False) -> str:

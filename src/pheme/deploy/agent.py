@@ -36,7 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from pheme.core.deploy import DeployConfig, Release, Rollout, abort, parse_deploy, plan, rollback
@@ -51,6 +51,10 @@ from pheme.deploy.local import LocalRuntime, LocalTarget
 from pheme.deploy.supervisor import process_alive
 from pheme.deploy.target import Target, TargetContext, open_target
 from pheme.errors import DeployError, PhemeError, UsageError
+
+if TYPE_CHECKING:  # the store is opened lazily in Agent.run (it is slow to import)
+    from pheme.storage import Store
+    from pheme.storage._deployments import DeploymentRepo
 
 __all__ = ["Agent", "agent_paths", "main"]
 
@@ -112,8 +116,8 @@ class Agent:
         self.paths = agent_paths(home)
         self.runtime = LocalRuntime(home, self.save)
         self.bindings: dict[str, _Binding] = {}
-        self.store: Any = None
-        self.repo: Any = None
+        self._store: Store | None = None
+        self._repo: DeploymentRepo | None = None
         digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:12]
         self.holder_prefix = f"agent:{socket.gethostname()}:{digest}:"
         self.holder = f"{self.holder_prefix}{os.getpid()}"
@@ -122,6 +126,13 @@ class Agent:
         self._keep = True
         self._lock_fd: int | None = None
         self._restoring = False
+
+    @property
+    def repo(self) -> DeploymentRepo:
+        """The deployments table; only there once :meth:`run` has opened the store."""
+        if self._repo is None:
+            raise RuntimeError("the deploy agent has not opened its store yet (Agent.run)")
+        return self._repo
 
     # ------------------------------------------------------------- lifecycle
 
@@ -140,8 +151,8 @@ class Agent:
         from pheme.storage import open_store
         from pheme.storage._deployments import DeploymentRepo
 
-        self.store = await asyncio.to_thread(open_store)
-        self.repo = DeploymentRepo(self.store)
+        self._store = await asyncio.to_thread(open_store)
+        self._repo = DeploymentRepo(self._store)
         await self._recover()
         if self.paths.socket.exists():
             self.paths.socket.unlink()
@@ -174,7 +185,7 @@ class Agent:
                 self.paths.socket.unlink()
             with contextlib.suppress(OSError):
                 self.paths.info.unlink()
-            self.store.close()
+            self._store.close()
 
     async def _finish_active(self) -> None:
         tasks = [b.active.task for b in self.bindings.values() if b.active is not None and b.active.task is not None]
@@ -403,9 +414,15 @@ class Agent:
         finally:
             binding.active = None
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.repo.set_status, active.record_id, status, reason)
                 await asyncio.to_thread(
-                    self.repo.release_lock, binding.service.name, binding.environment.name, self.holder
+                    lambda: self.repo.finish(
+                        active.record_id,
+                        status,
+                        reason,
+                        service=binding.service.name,
+                        environment=binding.environment.name,
+                        holder=self.holder,
+                    )
                 )
             self.notify()
 

@@ -14,6 +14,7 @@ with ``stale``), so a crash never blocks deployments forever.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
@@ -249,13 +250,34 @@ class DeploymentRepo:
         return self.get(int(new_id))
 
     def set_status(self, deployment_id: int, status: str, reason: str | None = None) -> None:
+        with self._conn(write=True) as conn:
+            conn.execute(self._status_update(deployment_id, status, reason))
+
+    def finish(
+        self, deployment_id: int, status: str, reason: str | None, *, service: str, environment: str, holder: str
+    ) -> None:
+        """Record the final status and release the lock in ONE transaction.
+
+        Why: a client that sees the deployment finished may deploy again at
+        once; with two transactions it could find the lock still held."""
+        with self._conn(write=True) as conn:
+            conn.execute(self._status_update(deployment_id, status, reason))
+            conn.execute(
+                delete(deployment_locks).where(
+                    deployment_locks.c.service == service,
+                    deployment_locks.c.environment == environment,
+                    deployment_locks.c.holder == holder,
+                )
+            )
+
+    @staticmethod
+    def _status_update(deployment_id: int, status: str, reason: str | None) -> Any:
         values: dict[str, Any] = {"status": status}
         if reason is not None:
             values["reason"] = reason
         if status in ("succeeded", "failed", "aborted"):
             values["finished_at"] = utc_now()
-        with self._conn(write=True) as conn:
-            conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(**values))
+        return update(deployments).where(deployments.c.id == deployment_id).values(**values)
 
     def add_step(self, deployment_id: int, number: int, action: str, description: str) -> None:
         with self._conn(write=True) as conn:
@@ -311,7 +333,8 @@ class DeploymentRepo:
             rows = conn.execute(query).all()
         return [_record(r, ()) for r in rows]
 
-    def fail_unfinished(self, reason: str, *, ids: list[int] | None = None) -> list[int]:
+    # ``builtins.list``: inside the class body ``list`` now names the method above.
+    def fail_unfinished(self, reason: str, *, ids: builtins.list[int] | None = None) -> builtins.list[int]:
         """Mark in-progress/paused deployments failed (after a crash). Returns their ids."""
         query = select(deployments.c.id).where(deployments.c.status.in_(("in_progress", "paused")))
         if ids is not None:

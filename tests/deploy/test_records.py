@@ -93,3 +93,14 @@ def test_unfinished_deployments_are_failed_after_a_crash(store: Store) -> None:
     assert repo.fail_unfinished("the deploy agent stopped", ids=[rec.id]) == [rec.id]
     got = repo.get(rec.id)
     assert got.status == "failed" and got.steps[0].outcome == "cancelled"
+
+
+def test_finishing_a_deployment_frees_its_environment_at_the_same_moment(store: Store) -> None:
+    repo = DeploymentRepo(store)
+    rec = repo.create(service="api", environment="prod", kind="deploy", revision=1, version="1", strategy="blueGreen")
+    repo.acquire_lock("api", "prod", "agent:h:x:1")
+    repo.attach_lock("api", "prod", "agent:h:x:1", rec.id)
+    repo.finish(rec.id, "succeeded", None, service="api", environment="prod", holder="agent:h:x:1")
+    assert repo.get(rec.id).status == "succeeded"
+    assert repo.lock("api", "prod") is None
+    repo.acquire_lock("api", "prod", "agent:h:x:2")  # the next deployment may start at once

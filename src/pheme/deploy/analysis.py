@@ -55,7 +55,6 @@ class AnalysisRequest:
     # For comparisons and repository templates (added for pheme.monitoring):
     baseline_version: str | None = None
     baseline_url: str | None = None
-    workdir: str | None = None
     deployment: int | None = None
 
 

@@ -89,8 +89,8 @@ class Load:
         raise TimeoutError("no matching response within the deadline")
 
     async def _conn(self, first: float, period: float) -> None:
-        reader: asyncio.StreamReader | None = None
-        writer: asyncio.StreamWriter | None = None
+        # One optional pair rather than two optionals: the reader and writer exist together or not at all.
+        conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         request = f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
         next_at = first
         try:
@@ -105,11 +105,11 @@ class Load:
                 sent = time.monotonic()
                 status, label, error = 0, "", ""
                 for attempt in range(2):
-                    reused = writer is not None
+                    reused = conn is not None
                     try:
-                        if writer is None:
-                            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
-                        assert reader is not None
+                        if conn is None:
+                            conn = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
+                        reader, writer = conn
                         writer.write(request)
                         await writer.drain()
                         head = await asyncio.wait_for(read_head(reader), self.timeout)
@@ -119,12 +119,12 @@ class Load:
                         status, label, error = int(head.first[1]), self.label(body), ""
                         if b"close" in head.tokens(b"connection"):
                             writer.close()
-                            reader = writer = None
+                            conn = None
                         break
                     except (OSError, HttpError, asyncio.IncompleteReadError, TimeoutError) as exc:
-                        if writer is not None:
-                            writer.close()
-                        reader = writer = None
+                        if conn is not None:
+                            conn[1].close()
+                        conn = None
                         error = f"{exc.__class__.__name__}: {exc}"
                         if reused and attempt == 0 and not isinstance(exc, TimeoutError):
                             self.retried += 1
@@ -132,8 +132,8 @@ class Load:
                         break
                 self.samples.append(Sample(sent, time.monotonic(), status, label, error))
         finally:
-            if writer is not None:
-                writer.close()
+            if conn is not None:
+                conn[1].close()
 
 
 def switch_latency(samples: list[Sample], t0: float, new_label: str, until: float | None = None) -> float:

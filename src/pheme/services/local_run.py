@@ -234,9 +234,9 @@ def _workflow_files(options: LocalRunOptions, repo_root: Path, tree: Path) -> li
     folder = tree / WORKFLOWS_DIR
     files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix in (".yml", ".yaml")) if folder.is_dir() else []
     if not files:
-        where = repo_root / WORKFLOWS_DIR
+        folder_shown = repo_root / WORKFLOWS_DIR
         hint = "" if tree == repo_root else " at HEAD (commit them, or use --working-tree)"
-        raise ConfigError(f"no workflows found: no .yml or .yaml files in {where}{hint}")
+        raise ConfigError(f"no workflows found: no .yml or .yaml files in {folder_shown}{hint}")
     return [f.relative_to(tree).as_posix() for f in files]
 
 

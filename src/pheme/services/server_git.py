@@ -23,6 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from pheme.errors import ConfigError
 
@@ -31,6 +32,8 @@ __all__ = ["WORKFLOWS_DIR", "Mirror", "Mirrors"]
 WORKFLOWS_DIR = ".github/workflows"
 NULL_SHA = "0" * 40
 _CACHE_SIZE = 256
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 def _git(args: list[str], *, git_dir: Path | None = None, input_: bytes | None = None, check: bool = True) -> bytes:
@@ -55,7 +58,8 @@ class Mirror:
     def __init__(self, path: Path, source: str) -> None:
         self.path = path
         self.source = source
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # git commands that read or change the mirror
+        self._cache_lock = threading.Lock()  # the caches below: held for microseconds
         self._workflows: OrderedDict[str, dict[str, str]] = OrderedDict()
         self._changed: OrderedDict[tuple[str | None, str], tuple[str, ...]] = OrderedDict()
 
@@ -98,11 +102,17 @@ class Mirror:
         raise ConfigError(f"unknown ref {ref!r} in {self.source}")
 
     def workflow_files(self, sha: str) -> dict[str, str]:
-        """``{".github/workflows/x.yml": text}`` of commit ``sha`` (cached)."""
+        """``{".github/workflows/x.yml": text}`` of commit ``sha`` (cached).
+
+        A cache hit takes only the short cache lock, never the mirror's git
+        lock: a checkout (``git worktree add``, tens of ms) for a running job
+        must not hold up every webhook for an already known commit."""
+        cached = self._cached(self._workflows, sha)
+        if cached is not None:
+            return cached
         with self._lock:
-            cached = self._workflows.get(sha)
+            cached = self._cached(self._workflows, sha)
             if cached is not None:
-                self._workflows.move_to_end(sha)
                 return cached
             self.ensure(sha)
             listing = _git(["ls-tree", "-z", f"{sha}:{WORKFLOWS_DIR}"], git_dir=self.path, check=False)
@@ -125,16 +135,30 @@ class Mirror:
                     body = out[header_end + 1 : header_end + 1 + size]
                     pos = header_end + 1 + size + 1
                     files[path] = body.decode("utf-8", "replace")
-            self._workflows[sha] = files
-            if len(self._workflows) > _CACHE_SIZE:
-                self._workflows.popitem(last=False)
+            self._remember(self._workflows, sha, files)
             return files
+
+    def _cached(self, cache: OrderedDict[_K, _V], key: _K) -> _V | None:
+        with self._cache_lock:
+            value = cache.get(key)
+            if value is not None:
+                cache.move_to_end(key)
+            return value
+
+    def _remember(self, cache: OrderedDict[_K, _V], key: _K, value: _V) -> None:
+        with self._cache_lock:
+            cache[key] = value
+            if len(cache) > _CACHE_SIZE:
+                cache.popitem(last=False)
 
     def changed_files(self, before: str | None, after: str) -> tuple[str, ...]:
         """Files changed by ``before..after`` (every file when there is no ``before``)."""
         key = (before, after)
+        cached = self._cached(self._changed, key)
+        if cached is not None:
+            return cached
         with self._lock:
-            cached = self._changed.get(key)
+            cached = self._cached(self._changed, key)
             if cached is not None:
                 return cached
             self.ensure(after)
@@ -143,9 +167,7 @@ class Mirror:
             else:
                 out = _git(["diff", "--no-renames", "-z", "--name-only", before, after], git_dir=self.path)
             result = tuple(p for p in out.decode("utf-8", "replace").split("\0") if p)
-            self._changed[key] = result
-            if len(self._changed) > _CACHE_SIZE:
-                self._changed.popitem(last=False)
+            self._remember(self._changed, key, result)
             return result
 
     def commit_info(self, sha: str) -> dict[str, str]:

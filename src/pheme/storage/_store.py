@@ -18,6 +18,8 @@ Design notes (why it looks like this):
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -72,6 +74,7 @@ class Store:
         self._engine = engine
         self._url = url
         self._local = threading.local()
+        self._write_lock = _sqlite_write_lock(url)
 
     # ------------------------------------------------------------------ opening
 
@@ -120,8 +123,13 @@ class Store:
         if active is not None:
             yield active
             return
+        # SQLite has one writer at a time. Writers of this process queue on a lock
+        # (woken the moment it is free) instead of in SQLite's busy handler, which
+        # sleeps 1, 2, 5 ... 100 ms between retries: under a webhook burst next to
+        # the executor's writes those sleeps were most of the p99.
+        lock = self._write_lock if write else None
         try:
-            with self._engine.connect() as conn:
+            with lock or contextlib.nullcontext(), self._engine.connect() as conn:
                 if write:
                     conn.execution_options(pheme_write=True)
                 with conn.begin():
@@ -586,3 +594,22 @@ def _step(row: Row[Any]) -> StepRecord:
         started_at=row.started_at,
         finished_at=row.finished_at,
     )
+
+
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _sqlite_write_lock(url: URL) -> threading.RLock | None:
+    """The process-wide write lock of a SQLite file (None for PostgreSQL and in-memory).
+
+    Re-entrant, so a thread that opens a second write transaction while holding
+    one meets SQLite's own busy timeout and error, as without the lock."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    key = os.path.realpath(url.database)
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(key)
+        if lock is None:
+            lock = _WRITE_LOCKS[key] = threading.RLock()
+        return lock

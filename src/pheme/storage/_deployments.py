@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Update,
     delete,
     func,
     insert,
@@ -271,7 +272,7 @@ class DeploymentRepo:
             )
 
     @staticmethod
-    def _status_update(deployment_id: int, status: str, reason: str | None) -> Any:
+    def _status_update(deployment_id: int, status: str, reason: str | None) -> Update:
         values: dict[str, Any] = {"status": status}
         if reason is not None:
             values["reason"] = reason

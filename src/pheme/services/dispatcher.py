@@ -195,7 +195,12 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         with self._idle:
             while True:
-                if not self._active and self.server.sstore.queue_depth() == 0:
+                # The queue first, then the active runs: a run is in ``_active`` from
+                # before its claim until after its feedback, so "nothing queued, then
+                # nothing active" proves idleness. The other order raced: ``_active``
+                # read empty, the loop claimed a run, the query then saw an empty queue
+                # and this returned while the run was still executing.
+                if self.server.sstore.queue_depth() == 0 and not self._active:
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:

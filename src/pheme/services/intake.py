@@ -11,10 +11,11 @@ Order of checks (and why):
 4. Unknown repository: 404.
 5. HMAC-SHA256 of the raw body with the repository's secret, compared in
    constant time (``hmac.compare_digest``): 401, nothing stored.
-6. A delivery id seen before: 200 ``duplicate`` with the runs of the first copy.
-7. Plan (workflow files at the pushed commit, trigger matching) and store the
+6. Plan (workflow files at the pushed commit, trigger matching) and store the
    delivery, the runs and their queue entries in ONE transaction, then answer
    201 with the run ids: a run exists before GitHub gets its answer.
+7. A delivery id seen before (the unique key refuses the transaction above):
+   200 ``duplicate`` with the runs of the first copy, nothing new stored.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pheme.errors import ConfigError, PhemeError
+from pheme.errors import PhemeError
 
 __all__ = ["IntakeResult", "handle_github_webhook", "verify_signature"]
 
@@ -96,16 +97,15 @@ def handle_github_webhook(server: Any, headers: Mapping[str, str], body: bytes) 
         metrics.webhooks.labels(event, "bad_signature").inc()
         log.warning("webhook signature mismatch", extra={"repo": repo.name, "delivery": delivery, "event": event})
         return _error(401, "signature does not match")
-    seen = server.sstore.delivery_runs(delivery)
-    if seen is not None:
-        metrics.webhooks.labels(event, "duplicate").inc()
-        return IntakeResult(200, {"duplicate": True, "runs": list(seen)})
+    # Duplicates are found by the delivery id's unique key in the enqueue transaction
+    # (no read transaction per webhook first): planning again is cheap (cached per commit).
     try:
         new_runs = _plan(server, repo, event, payload)
-    except ConfigError as exc:  # git could not fetch the commit, ...
-        metrics.webhooks.labels(event, "error").inc()
-        return _error(422, str(exc))
-    except PhemeError as exc:
+    except PhemeError as exc:  # git could not fetch the commit, a bad payload ...
+        seen = server.sstore.delivery_runs(delivery)
+        if seen is not None:  # a repeat of a delivery accepted before: still acknowledged
+            metrics.webhooks.labels(event, "duplicate").inc()
+            return IntakeResult(200, {"duplicate": True, "runs": list(seen)})
         metrics.webhooks.labels(event, "error").inc()
         return _error(422, str(exc))
     outcome = server.enqueue(new_runs, delivery=(delivery, event, repo.id))

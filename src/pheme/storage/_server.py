@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -196,6 +197,12 @@ environments_t = cast(Table, ServerEnvironmentRow.__table__)
 values_t = cast(Table, ServerValueRow.__table__)
 approvals_t = cast(Table, ServerApprovalRow.__table__)
 audit_t = cast(Table, ServerAuditRow.__table__)
+
+# The webhook path's statements, built once: executed with parameters they skip
+# SQLAlchemy's per-call statement construction and cache-key work.
+_INSERT_QUEUE = insert(queue_t)
+_INSERT_DELIVERY = insert(deliveries_t)
+_SELECT_DELIVERY = select(deliveries_t.c.run_ids).where(deliveries_t.c.delivery_id == bindparam("delivery_id"))
 
 
 class NewRun:
@@ -383,31 +390,33 @@ class ServerStore:
                     created.append(record.id)
                     with self._conn(write=True) as conn:
                         conn.execute(
-                            insert(queue_t).values(
-                                run_id=record.id,
-                                repo_id=new.repo_id,
-                                state="queued",
-                                actor=new.actor,
-                                attempt=new.attempt,
-                                rerun_of=new.rerun_of,
-                                jobs=new.jobs,
-                                payload=new.payload,
-                                concurrency_group=new.concurrency_group,
-                                cancel_in_progress=new.cancel_in_progress,
-                                cancel_requested=False,
-                                enqueued_at=now,
-                            )
+                            _INSERT_QUEUE,
+                            {
+                                "run_id": record.id,
+                                "repo_id": new.repo_id,
+                                "state": "queued",
+                                "actor": new.actor,
+                                "attempt": new.attempt,
+                                "rerun_of": new.rerun_of,
+                                "jobs": new.jobs,
+                                "payload": new.payload,
+                                "concurrency_group": new.concurrency_group,
+                                "cancel_in_progress": new.cancel_in_progress,
+                                "cancel_requested": False,
+                                "enqueued_at": now,
+                            },
                         )
                 if delivery is not None:
                     with self._conn(write=True) as conn:
                         conn.execute(
-                            insert(deliveries_t).values(
-                                delivery_id=delivery[0],
-                                event=delivery[1],
-                                repo_id=delivery[2],
-                                received_at=now,
-                                run_ids=created,
-                            )
+                            _INSERT_DELIVERY,
+                            {
+                                "delivery_id": delivery[0],
+                                "event": delivery[1],
+                                "repo_id": delivery[2],
+                                "received_at": now,
+                                "run_ids": created,
+                            },
                         )
         except Exception as exc:
             if delivery is not None and _is_integrity(exc):
@@ -423,7 +432,7 @@ class ServerStore:
     def delivery_runs(self, delivery_id: str) -> tuple[int, ...] | None:
         """The runs a delivery id created, or None if it was never seen."""
         with self._conn(write=False) as conn:
-            seen = conn.execute(select(deliveries_t.c.run_ids).where(deliveries_t.c.delivery_id == delivery_id)).first()
+            seen = conn.execute(_SELECT_DELIVERY, {"delivery_id": delivery_id}).first()
         return None if seen is None else tuple(seen.run_ids or ())
 
     def queue_entry(self, run_id: int) -> QueueEntry:

@@ -135,3 +135,21 @@ def test_environments_are_managed_by_admins_and_never_show_secret_values(pipe: A
     assert bad.status_code == 422
     assert pipe.api.request("DELETE", "/api/v1/environments/production").status_code == 204
     assert pipe.api.get("/api/v1/environments/production").status_code == 404
+
+
+def test_a_job_seen_waiting_is_already_counted_in_the_waiting_gauge(pipe: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The recorder stores ``waiting`` on its own thread; the gauge must be up before it is told.
+    from pheme.services import dispatcher
+
+    seen: list[bool] = []
+    record = dispatcher.ServerRecorder.__call__
+
+    def spy(self: Any, event: Any) -> None:
+        if isinstance(event, dispatcher.JobWaiting):
+            seen.append("pheme_approvals_waiting 1.0" in pipe.server.metrics.render().decode())
+        record(self, event)
+
+    monkeypatch.setattr(dispatcher.ServerRecorder, "__call__", spy)
+    [run_id] = pipe.push(sender="someone")
+    _pending(pipe, run_id)
+    assert seen == [True]

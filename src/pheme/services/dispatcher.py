@@ -486,8 +486,10 @@ class Dispatcher:
         )
         future: asyncio.Future[tuple[str, str | None, str | None]] = asyncio.get_running_loop().create_future()
         self._gates[approval.id] = future
-        recorder(JobWaiting(ref, environment))
+        # Counted before the job is recorded ``waiting`` (by the recorder's thread): a
+        # reader that sees the waiting job must also see it in the gauge.
         server.metrics.approvals_waiting.inc()
+        recorder(JobWaiting(ref, environment))
         await asyncio.to_thread(self._after_recorded, recorder)
         server.feedback.waiting_for_approval(run, approval)
         cancelled = asyncio.Event()

@@ -56,7 +56,7 @@ def decide(
                 f"{user} triggered this run and environment {approval.environment} prevents self-review"
             )
     state = "approved" if decision == "approve" else "rejected"
-    decided = server.sstore.decide_approval(approval_id, state, user, comment)
+    decided: ApprovalRecord | None = server.sstore.decide_approval(approval_id, state, user, comment)
     if decided is None:
         raise ApprovalConflict(f"approval {approval_id} was decided by someone else first")
     server.sstore.audit(

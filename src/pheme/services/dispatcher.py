@@ -31,11 +31,13 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pheme.core.runs import Conclusion, Status
 from pheme.core.server import QueueEntry
+from pheme.execution.events import Event
 from pheme.services.cancel import Cancellation
 from pheme.services.recorder import StoreRecorder
 
@@ -73,6 +75,14 @@ class ServerRecorder(StoreRecorder):
     def __init__(self, store: Any, run_id: int) -> None:
         super().__init__(store, run_id)
         self._waiting = 0
+
+    def __call__(self, event: Event | JobWaiting | JobResumed | _Flush) -> None:
+        if isinstance(event, JobWaiting | JobResumed | _Flush):
+            # The server's own events carry no log lines: queued in order, no back-pressure.
+            if self._error is None and not self._closed:
+                self._queue.put(event)
+            return
+        super().__call__(event)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until the events queued so far are stored."""
@@ -372,7 +382,7 @@ class Dispatcher:
         server.feedback.run_started(run, repo)
         loop = asyncio.get_running_loop()
         cancel_event = asyncio.Event()
-        unsubscribe = active.cancellation.subscribe(lambda: loop.call_soon_threadsafe(cancel_event.set))
+        unsubscribe = active.cancellation.subscribe(_set_from_any_thread(loop, cancel_event))
         recorder = ServerRecorder(server.store, run.id)
         observer = Fanout(recorder, _Watcher(self, active))
         work = server.settings.server_dir() / "work"
@@ -494,8 +504,8 @@ class Dispatcher:
         server.feedback.waiting_for_approval(run, approval)
         cancelled = asyncio.Event()
         loop = asyncio.get_running_loop()
-        unsubscribe = active.cancellation.subscribe(lambda: loop.call_soon_threadsafe(cancelled.set))
-        waiter = asyncio.ensure_future(cancelled.wait())
+        unsubscribe = active.cancellation.subscribe(_set_from_any_thread(loop, cancelled))
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(cancelled.wait())
         try:
             await asyncio.wait({future, waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -517,7 +527,7 @@ class Dispatcher:
     async def _sleep_or_cancel(self, active: _Active, seconds: float) -> None:
         cancelled = asyncio.Event()
         loop = asyncio.get_running_loop()
-        unsubscribe = active.cancellation.subscribe(lambda: loop.call_soon_threadsafe(cancelled.set))
+        unsubscribe = active.cancellation.subscribe(_set_from_any_thread(loop, cancelled))
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cancelled.wait(), seconds)
@@ -531,7 +541,7 @@ class Dispatcher:
         acquire = asyncio.ensure_future(self._slots.acquire())
         cancelled = asyncio.Event()
         loop = asyncio.get_running_loop()
-        unsubscribe = active.cancellation.subscribe(lambda: loop.call_soon_threadsafe(cancelled.set))
+        unsubscribe = active.cancellation.subscribe(_set_from_any_thread(loop, cancelled))
         waiter = asyncio.ensure_future(cancelled.wait())
         try:
             await asyncio.wait({acquire, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -580,6 +590,15 @@ class _Watcher:
             self.metrics.runs.labels(workflow, event.conclusion).inc()
             if self.run_started is not None:
                 self.metrics.run_duration.labels(workflow).observe(max(0.0, event.at.timestamp() - self.run_started))
+
+
+def _set_from_any_thread(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> Callable[[], None]:
+    """A cancellation callback that sets ``event`` on its loop (callable from any thread)."""
+
+    def set_it() -> None:
+        loop.call_soon_threadsafe(event.set)
+
+    return set_it
 
 
 def _one_line(error: BaseException) -> str:

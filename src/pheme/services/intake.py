@@ -127,6 +127,11 @@ def _actor(payload: Mapping[str, Any]) -> str:
     return "github"
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object from the payload, or an empty one when it is something else."""
+    return value if isinstance(value, dict) else {}
+
+
 def _sha(value: Any) -> str | None:
     return value if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}", value) else None
 
@@ -148,8 +153,8 @@ def _plan(server: Any, repo: Any, event: str, payload: dict[str, Any]) -> list[A
         pr = payload.get("pull_request")
         if not isinstance(pr, dict):
             raise PhemeError("a pull_request payload needs 'pull_request'")
-        head = pr.get("head") if isinstance(pr.get("head"), dict) else {}
-        base = pr.get("base") if isinstance(pr.get("base"), dict) else {}
+        head = _object(pr.get("head"))
+        base = _object(pr.get("base"))
         sha = _sha(head.get("sha"))
         number = pr.get("number", payload.get("number"))
         if sha is None or not isinstance(number, int):

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from pheme.core.server import RepoRecord
+from pheme.core.server import DeliveryOutcome, RepoRecord
 from pheme.errors import PlanningError, UsageError, WorkflowError
 
 __all__ = ["cancel", "concurrency_of", "dispatch", "load_workflow", "plan_runs", "rerun"]
@@ -276,6 +276,7 @@ def rerun(server: Any, run_id: int, *, failed_only: bool, actor: str) -> int:
         concurrency_group=group,
         cancel_in_progress=cancel_in_progress,
     )
-    outcome = server.enqueue([new])
-    server.sstore.audit(actor, "run.rerun", f"run {run_id}", {"failed_only": failed_only, "new_run": outcome.run_ids[0]})
-    return outcome.run_ids[0]
+    outcome: DeliveryOutcome = server.enqueue([new])
+    new_id = outcome.run_ids[0]
+    server.sstore.audit(actor, "run.rerun", f"run {run_id}", {"failed_only": failed_only, "new_run": new_id})
+    return new_id

@@ -60,6 +60,7 @@ NotificationEvent = Literal[
     "deployment_succeeded", "deployment_failed", "deployment_aborted", "deployment_rolled_back",
     "alert_firing", "alert_resolved", "alert_rollback", "alert_rollback_failed",
 ]  # fmt: skip
+_DEFAULT_EVENTS: tuple[NotificationEvent, ...] = ("run_failed", "run_succeeded", "waiting_for_approval")
 
 
 class EnvironmentConfig(BaseModel):
@@ -77,9 +78,7 @@ class NotificationConfig(BaseModel):
     url: str = Field(pattern=r"^https?://\S+$")
     secret: SecretStr | None = None
     secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    events: list[NotificationEvent] = Field(
-        default_factory=lambda: ["run_failed", "run_succeeded", "waiting_for_approval"]
-    )
+    events: list[NotificationEvent] = Field(default_factory=lambda: list(_DEFAULT_EVENTS))
 
     @model_validator(mode="after")
     def _signed(self) -> NotificationConfig:

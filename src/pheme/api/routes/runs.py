@@ -148,6 +148,10 @@ def get_logs(
     return {"start": start, "lines": lines, "next": start + len(lines), "total": total}
 
 
+def _read_lines(server: Any, run_id: int, job_id: int, start: int, stop: int) -> list[str]:
+    return list(server.store.read_log(run_id, job_id, start, stop))
+
+
 async def _tail(request: Request, server: Any, run_id: int, job_id: int, start: int) -> AsyncIterator[str]:
     from pheme.core.runs import Status
 
@@ -158,7 +162,7 @@ async def _tail(request: Request, server: Any, run_id: int, job_id: int, start: 
         total = job.log_lines
         if total > position:
             stop = min(total, position + 2000)
-            lines = await asyncio.to_thread(lambda a=position, b=stop: list(server.store.read_log(run_id, job_id, a, b)))
+            lines = await asyncio.to_thread(_read_lines, server, run_id, job_id, position, stop)
             for offset, text in enumerate(lines):
                 yield f"event: line\ndata: {json.dumps({'n': position + offset, 'text': text})}\n\n"
             position += len(lines)

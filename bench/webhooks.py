@@ -314,6 +314,7 @@ def main() -> None:
     runs = 2000 if args.quick else 10_000
     list_requests = 99 if args.quick else 399
     out: dict[str, Any] = {"benchmark": "webhooks", "quick": args.quick, "machine": machine()}
+    out["load_average_1_5_15_min"] = {"start": [round(x, 2) for x in os.getloadavg()]}  # other work on the box
     with tempfile.TemporaryDirectory(prefix="pheme-bench-webhooks-") as tmp:
         work = Path(tmp)
         out["webhooks"] = bench_webhooks(work, requests, 220.0)
@@ -328,6 +329,7 @@ def main() -> None:
             finally:
                 pg.drop_database(url)
                 pg.close()
+    out["load_average_1_5_15_min"]["end"] = [round(x, 2) for x in os.getloadavg()]
     out["targets"] = {"webhooks_per_s": 200, "webhook_p99_ms": 100, "runs_list_p95_ms": 50}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -36,9 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import machine as machine_facts
+from _common import write_results
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-RESULTS = ROOT / "bench" / "results" / "act_compare.json"
 GIT_ID = ["-c", "user.name=Bench", "-c", "user.email=bench@pheme.invalid"]
 
 
@@ -47,22 +48,8 @@ def log(message: str) -> None:
 
 
 def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        model = platform.processor()
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        # Other work on the machine skews absolute times (act runs side by side, so ratios less so).
-        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-    }
+    # Other work on the machine skews absolute times (act runs side by side, so ratios less so).
+    return machine_facts(load_average_1m_at_end=round(os.getloadavg()[0], 2))
 
 
 def ensure_act() -> Path:
@@ -224,8 +211,7 @@ def main() -> None:
            "machine": {**machine(), "load_average_1m_at_start": started_load},
            "act_version": act_version, "results": results,
            "all_met": all(r["met"] for r in results.values())}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write_results("act_compare", out, quick=args.quick)
     print(json.dumps(out))
 
 

@@ -37,7 +37,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -49,8 +48,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _common import machine, write_results
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "auto_rollback.json"
 EXAMPLE = ROOT / "examples" / "pheme-api"
 
 INTERVAL = 5.0
@@ -60,21 +60,6 @@ REQUESTS_PER_WINDOW = 2000
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model or platform.processor(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def p95(values: list[float]) -> float:
@@ -351,8 +336,7 @@ def main() -> int:
         "when": datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results("auto_rollback", result, quick=args.quick)
     print(json.dumps(result))
     return 0
 

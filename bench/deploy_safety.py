@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -37,8 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import machine as machine_facts
+from _common import write_results
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "deploy_safety.json"
 EXAMPLE = ROOT / "examples" / "pheme-api"
 VERSIONS = ("1.0.0", "2.0.0")
 
@@ -65,26 +66,12 @@ def log(msg: str) -> None:
 
 
 def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        model = platform.processor()
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     try:
         nginx_version = subprocess.run([nginx, "-v"], capture_output=True, text=True, check=False).stderr.strip()
     except OSError:
         nginx_version = ""
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "nginx": nginx_version,
-    }
+    return machine_facts(nginx=nginx_version)
 
 
 def p95(values: list[float]) -> float:
@@ -240,8 +227,7 @@ def main() -> int:
         "all_met": not broken,
         "broken": broken,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write_results("deploy_safety", out, quick=args.quick)
     print(json.dumps(out))
     for b in broken:
         log(f"GUARANTEE BROKEN: {b}")

@@ -27,7 +27,6 @@ import hmac
 import importlib.util
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -39,8 +38,9 @@ from typing import Any
 
 import httpx
 
+from _common import machine, write_results
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "webhooks.json"
 SECRET = "bench-webhook-secret"
 WORKFLOW = """name: Bench
 on: [push]
@@ -55,19 +55,6 @@ jobs:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        model = platform.processor()
-    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform()}  # fmt: skip
 
 
 def free_port() -> int:
@@ -331,8 +318,7 @@ def main() -> None:
                 pg.close()
     out["load_average_1_5_15_min"]["end"] = [round(x, 2) for x in os.getloadavg()]
     out["targets"] = {"webhooks_per_s": 200, "webhook_p99_ms": 100, "runs_list_p95_ms": 50}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write_results("webhooks", out, quick=args.quick)
     print(json.dumps(out))
 
 

@@ -51,6 +51,17 @@ class RunRequest:
     ``./.github/workflows/…`` from ``workspace`` and
     ``owner/repo/.github/workflows/…@ref`` from PHEME_ACTIONS_PATH, and
     parses it (a ``WorkflowError`` fails the calling job with its problems).
+
+    ``reused`` carries jobs over from an earlier attempt of the run (GitHub's
+    "re-run failed jobs"): job instance key (``build``, ``build (3.12)``, as
+    in :class:`JobRef`) -> that instance's result. Such an instance is not
+    run and emits no event; its conclusion and outputs are what its
+    dependents see in ``needs``, and it is in the :class:`RunResult` with
+    ``reused=True``. A job whose every instance is carried over is not
+    evaluated at all (no ``if:``); a matrix job with some combinations carried
+    over runs only the others. Only the run's own jobs are carried over (not
+    the jobs of a called reusable workflow). ``triggering_actor`` is who
+    started this attempt (``github.triggering_actor``; default ``actor``).
     """
 
     workflow: Workflow
@@ -64,6 +75,7 @@ class RunRequest:
     run_id: int = 1
     run_number: int = 1
     run_attempt: int = 1
+    triggering_actor: str | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)
     vars: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
@@ -80,6 +92,7 @@ class RunRequest:
     kill_grace_seconds: float = 5.0
     before_job: BeforeJob | None = None
     load_workflow: Callable[[str], Workflow] | None = None
+    reused: Mapping[str, JobResult] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +116,10 @@ class StepResult:
 
 @dataclass(frozen=True, slots=True)
 class JobResult:
-    """One job instance (a matrix job has one per combination)."""
+    """One job instance (a matrix job has one per combination).
+
+    ``reused``: carried over from an earlier attempt (:attr:`RunRequest.reused`), not run.
+    """
 
     key: str
     job_id: str
@@ -114,6 +130,7 @@ class JobResult:
     steps: tuple[StepResult, ...] = ()
     started: bool = True
     reason: str | None = None
+    reused: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {

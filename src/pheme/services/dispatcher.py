@@ -309,6 +309,8 @@ class Dispatcher:
                 break
             if entry.concurrency_group and entry.concurrency_group in busy:
                 continue
+            if entry.run_id in self._active:  # its previous attempt is still being wrapped up
+                continue
             active = _Active(entry)
             self._active[entry.run_id] = active  # before the claim: wait_idle() never sees a gap
             if not await asyncio.to_thread(self.server.sstore.claim, entry.run_id, self.server.instance_id):
@@ -337,7 +339,8 @@ class Dispatcher:
                 await asyncio.to_thread(server.sstore.finish_entry, entry.run_id)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(server.after_run_finished, entry.run_id)
-            self._active.pop(entry.run_id, None)  # last: wait_idle() means "and its feedback is queued"
+            if self._active.get(entry.run_id) is active:  # last: wait_idle() means "and its feedback is queued"
+                del self._active[entry.run_id]
             if self._wake is not None:
                 self._wake.set()
             self._notify_idle()

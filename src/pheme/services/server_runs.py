@@ -252,6 +252,8 @@ def rerun(server: Any, run_id: int, *, failed_only: bool, actor: str) -> Any:
     if run.status != Status.COMPLETED:
         raise UsageError(f"run {run_id} is still {run.status.value}: cancel it or wait for it to finish")
     entry = server.sstore.queue_entry(run_id)
+    if entry.state == "running":
+        _await_release(server, run_id)
     repo = server.sstore.get_repo(entry.repo_id)
     files = server.mirrors.get(repo.id, repo.source).workflow_files(run.sha)
     if run.file not in files:
@@ -274,6 +276,26 @@ def rerun(server: Any, run_id: int, *, failed_only: bool, actor: str) -> Any:
     })  # fmt: skip
     server.admitted(run_id, entry.repo_id, group, cancel_in_progress)
     return record
+
+
+RELEASE_SECONDS = 10.0
+
+
+def _await_release(server: Any, run_id: int) -> None:
+    """Wait (briefly) until the executor has let go of a completed run.
+
+    A run is completed a moment before its executor has finished with it (queue
+    entry, commit status, notifications of that attempt); the next attempt must
+    not start inside that moment. If it takes longer, the re-run is refused
+    (``ServerStore.requeue``) with a line saying to try again.
+    """
+    dispatcher = server.dispatcher
+    if dispatcher is None:
+        return
+    dispatcher.wait_until(
+        lambda: run_id not in dispatcher.running_ids() and server.sstore.queue_entry(run_id).state != "running",
+        RELEASE_SECONDS,
+    )
 
 
 def carried_over(run: Any, workflow: Any) -> list[Any]:

@@ -107,7 +107,8 @@ class ServerQueueRow(Base):
     __tablename__ = "server_queue"
     __table_args__ = (
         CheckConstraint(_in("state", QUEUE_STATES), name="state"),
-        Index(None, "state", "run_id"),
+        # The dispatcher takes queued runs in queue order (a re-run queues again, behind).
+        Index(None, "state", "enqueued_at", "run_id"),
         Index(None, "repo_id", "run_id"),
         Index(None, "concurrency_group"),
     )
@@ -440,19 +441,22 @@ class ServerStore:
         a run that is not completed or is not a server run."""
         now = utc_now()
         with self.store.batch(), self._conn(write=True) as conn:
-            previous = conn.execute(select(queue_t.c.actor).where(queue_t.c.run_id == run_id)).scalar()
-            if previous is None:
+            entry = conn.execute(select(queue_t.c.actor, queue_t.c.state).where(queue_t.c.run_id == run_id)).first()
+            if entry is None:
                 raise NotFoundError(f"run {run_id} is not a server run")
-            record: RunRecord = self.store.new_attempt(run_id, reuse=reuse, actor=previous)
-            conn.execute(
+            # Only once the executor is done with the entry (the run completes a moment before).
+            requeued = conn.execute(
                 update(queue_t)
-                .where(queue_t.c.run_id == run_id)
+                .where(queue_t.c.run_id == run_id, queue_t.c.state == "done")
                 .values(
                     state="queued", actor=actor, concurrency_group=concurrency_group,
                     cancel_in_progress=cancel_in_progress, cancel_requested=False, enqueued_at=now,
                     claimed_by=None, claimed_at=None,
                 )
-            )
+            ).rowcount
+            record: RunRecord = self.store.new_attempt(run_id, reuse=reuse, actor=entry.actor)
+            if requeued != 1:
+                raise UsageError(f"run {run_id} is still being finished by the executor: try again in a moment")
         return record
 
     def queue_entry(self, run_id: int) -> QueueEntry:

@@ -9,7 +9,8 @@ belongs to) default to 1, so every existing run becomes attempt 1 without
 rewriting a row; ``jobs.reused_from`` marks jobs carried over into a later
 attempt; ``run_attempts`` keeps how superseded attempts ended. The queue's
 ``attempt``/``rerun_of`` go: a re-run no longer makes a new run, and the run
-row holds its attempt number.
+row holds its attempt number; its index follows queue order (a re-run queues
+again, behind what already waits).
 
 Columns are added and dropped with plain ``ALTER TABLE`` (SQLite 3.35+ drops
 unindexed columns natively), so a large history is not copied table by table.
@@ -73,9 +74,14 @@ def upgrade() -> None:
     )
     _drop_column("server_queue", "rerun_of")
     _drop_column("server_queue", "attempt")
+    # Queued runs are taken in queue order, not id order: a re-run's attempt queues behind.
+    op.drop_index(op.f("ix_server_queue_state_run_id"), table_name="server_queue")
+    op.create_index(op.f("ix_server_queue_state_enqueued_at_run_id"), "server_queue", ["state", "enqueued_at", "run_id"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_server_queue_state_enqueued_at_run_id"), table_name="server_queue")
+    op.create_index(op.f("ix_server_queue_state_run_id"), "server_queue", ["state", "run_id"])
     op.add_column("server_queue", sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"))
     op.add_column("server_queue", sa.Column("rerun_of", _id(), nullable=True))
     op.drop_table("run_attempts")

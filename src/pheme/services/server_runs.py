@@ -234,12 +234,12 @@ def plan_pull_request(server: Any, repo: RepoRecord, event_name: str, payload: d
         base = mirror.branch_tip(base_ref)
     if base is None:
         raise UsageError(f"branch {base_ref!r} (the base of pull request #{number}) is not in {repo.source}")
-    mirror.ensure(base)
     if event_name == "pull_request_target":
+        mirror.ensure(base)
         mirror.ensure_pull_head(head, number)  # path filters read the pull request's changes
         sha, ref = base, f"refs/heads/{base_ref}"
     else:
-        merge = mirror.merge_commit(number, head, base)
+        merge = mirror.merge_commit(number, head, base)  # cached: a redelivery runs no git process
         if merge.sha is None:
             log.info(
                 "pull request not run: %s", merge.reason,

@@ -9,7 +9,6 @@ steps, the job summary) or kept on the step (outputs, state).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 from collections.abc import Mapping

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 
+from pheme.execution._concurrency import ConcurrencyGroups
 from pheme.execution._runner import execute, select_jobs
 from pheme.execution._steps import ActionResolver, OfflineActionResolver, StepImpl, StepRuntime
 from pheme.execution._types import BeforeJob, JobGate, JobResult, RunRequest, RunResult, StepResult
@@ -59,6 +60,7 @@ from pheme.execution.events import RunObserver
 __all__ = [
     "ActionResolver",
     "BeforeJob",
+    "ConcurrencyGroups",
     "JobGate",
     "JobResult",
     "OfflineActionResolver",

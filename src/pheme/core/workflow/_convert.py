@@ -203,14 +203,17 @@ class Converter:
         if node is None:
             return None
         if node.kind == STR:
-            return Concurrency(group=str(node.value))
+            return Concurrency(group=str(node.value), pos=_pos(node))
         if node.kind != MAP:
             return None
-        group = _str(_get(node, "group"))
-        if group is None:
+        group_node = _get(node, "group")
+        group = _str(group_node)
+        if group is None or group_node is None:
             return None
         return Concurrency(
-            group=group, cancel_in_progress=_bool_or_expr(_get(node, "cancel-in-progress"), False)
+            group=group,
+            cancel_in_progress=_bool_or_expr(_get(node, "cancel-in-progress"), False),
+            pos=_pos(group_node),
         )
 
     # ------------------------------------------------------------ on:

@@ -52,8 +52,11 @@ class Defaults:
 
 @dataclass(frozen=True, slots=True)
 class Concurrency:
+    """``concurrency`` of a workflow or a job; ``pos`` is where the group is written."""
+
     group: str
     cancel_in_progress: bool | str = False
+    pos: Pos = Pos()
 
 
 @dataclass(frozen=True, slots=True)

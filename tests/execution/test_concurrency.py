@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from pheme.execution._concurrency import MAX_QUEUE
 from pheme.execution.events import JobFinished, JobGroupAcquired, JobPending, JobStarted, StepStarted
-from pheme.execution.runner import ConcurrencyGroups, JobGate, execute
+from pheme.execution.runner import ConcurrencyGroups, JobGate
 
 
 def _wait_for(path: Path) -> str:
@@ -105,6 +106,69 @@ jobs:
     assert result.job("third").conclusion == "success"
     assert col.output("third", 1) == ["third ran"]
     assert result.conclusion == "cancelled"  # a cancelled job and no failure
+
+
+def test_with_queue_max_newer_jobs_wait_in_line_instead_of_replacing_each_other(engine):
+    ws = engine.workspace
+    release = ws / "release"
+    queued = """
+    concurrency:
+      group: deploy
+      queue: max"""
+
+    async def scenario():
+        col = engine.collector()
+        both_wait = col.when(lambda e: isinstance(e, JobPending) and e.job.key == "third")
+        run = asyncio.create_task(
+            engine.arun(
+                f"""
+on: push
+jobs:
+  first:
+    runs-on: x{queued}
+    steps:
+      - run: {_wait_for(release)}
+  second:
+    runs-on: x{queued}
+    steps:
+      - run: echo second ran
+  third:
+    runs-on: x{queued}
+    steps:
+      - run: echo third ran
+""",
+                collector=col,
+                max_parallel_jobs=4,
+            )
+        )
+        await both_wait.wait()
+        release.touch()
+        return await run
+
+    result, col = asyncio.run(scenario())
+    assert result.conclusion == "success", col.lines()
+    assert [e.job.key for e in col.of(JobPending)] == ["second", "third"]
+    order = _order(col)
+    assert order.index(("JobFinished", "second")) < order.index(("JobGroupAcquired", "third"))
+
+
+def test_a_full_queue_cancels_the_job_arriving_at_it():
+    async def scenario() -> list[str]:
+        groups = ConcurrencyGroups()
+        messages: list[str] = []
+        holder = groups.join("deploy", cancel_in_progress=False, label="holder", cancel_job=messages.append)
+        waiting = [
+            groups.join("deploy", cancel_in_progress=False, label=f"w{i}", cancel_job=messages.append, queue="max")
+            for i in range(MAX_QUEUE)
+        ]
+        late = groups.join("DEPLOY", cancel_in_progress=False, label="late", cancel_job=messages.append, queue="max")
+        assert holder.holding and not any(w.holding or w.cancelled for w in waiting)
+        assert late.cancelled and not late.holding
+        holder.leave()
+        assert waiting[0].holding and groups.holding() == {"deploy": "w0"}
+        return messages
+
+    assert asyncio.run(scenario()) == ["Canceling since the queue of concurrency group 'DEPLOY' is full"]
 
 
 def test_cancel_in_progress_cancels_the_running_job_whose_always_steps_still_run(engine):
@@ -253,7 +317,7 @@ jobs:
         release.touch()
         return await first, second_result, await third, groups
 
-    (first, first_col), second, (third, third_col), groups = asyncio.run(scenario())
+    (first, _), second, (third, third_col), groups = asyncio.run(scenario())
     assert first.conclusion == "success"
     assert second.conclusion == "cancelled" and not second.job("deploy").started
     assert third.conclusion == "success" and third_col.output("deploy", 1) == ["later deploy"]

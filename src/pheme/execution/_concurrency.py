@@ -3,7 +3,8 @@
 At most one job holds a group at a time; a job arriving while it is held
 is *pending*, and at most one job is pending per group: a newer arrival
 cancels the older pending one ("Canceling since a higher priority waiting
-request for 'X' exists"). With ``cancel-in-progress`` the newer job also
+request for 'X' exists"), unless it asks to queue (``queue: max``: up to
+100 wait, in arrival order). With ``cancel-in-progress`` the newer job also
 cancels the holder, which ends ``cancelled`` (its ``always()`` steps still
 run) and hands the group over when it has finished. Group names compare
 case-insensitively.
@@ -21,9 +22,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["ConcurrencyGroups", "GroupTicket"]
+__all__ = ["MAX_QUEUE", "ConcurrencyGroups", "GroupTicket", "Queue"]
+
+Queue = Literal["single", "max"]
+MAX_QUEUE = 100  # pending jobs of one group with ``queue: max`` (GitHub's limit)
 
 
 def replaced_message(group: str) -> str:
@@ -86,7 +90,7 @@ class GroupTicket:
 @dataclass(eq=False)
 class _Group:
     holder: GroupTicket | None = None
-    pending: GroupTicket | None = None
+    pending: list[GroupTicket] = field(default_factory=list)  # in arrival order
 
 
 class ConcurrencyGroups:
@@ -96,10 +100,21 @@ class ConcurrencyGroups:
         self._groups: dict[str, _Group] = {}
 
     def join(
-        self, group: str, *, cancel_in_progress: bool, label: str, cancel_job: Callable[[str], None]
+        self,
+        group: str,
+        *,
+        cancel_in_progress: bool,
+        label: str,
+        cancel_job: Callable[[str], None],
+        queue: Queue = "single",
     ) -> GroupTicket:
-        """Enter ``group``: hold it now if it is free, else become its pending job
-        (replacing the pending one, and with ``cancel_in_progress`` cancelling the holder)."""
+        """Enter ``group``: hold it now if it is free, else wait for it (pending).
+
+        ``queue="single"`` replaces whoever is pending; ``"max"`` waits behind
+        them, up to :data:`MAX_QUEUE` (a job arriving at a full queue is
+        cancelled at once: its ticket is ``cancelled``). ``cancel_in_progress``
+        also cancels the holder.
+        """
         key = group.casefold()
         state = self._groups.setdefault(key, _Group())
         ticket = GroupTicket(self, key, group, label, cancel_job)
@@ -107,12 +122,15 @@ class ConcurrencyGroups:
             state.holder = ticket
             ticket._turn.set_result(True)
             return ticket
-        older, state.pending = state.pending, ticket
-        if older is not None:
-            older.left = True  # its place is taken: leaving later must not touch the group
-            older.cancelled = True
-            older._turn.set_result(False)
-            older.cancel_job(replaced_message(older.group))
+        if queue == "max":
+            if len(state.pending) >= MAX_QUEUE:
+                _cancel_waiting(ticket, f"Canceling since the queue of concurrency group '{group}' is full")
+                return ticket
+            state.pending.append(ticket)
+        else:
+            older, state.pending = state.pending, [ticket]
+            for waiting in older:
+                _cancel_waiting(waiting, replaced_message(waiting.group))
         holder = state.holder
         if cancel_in_progress and not holder.cancelled:
             holder.cancelled = True
@@ -128,10 +146,17 @@ class ConcurrencyGroups:
         if state is None:
             return
         if state.holder is ticket:
-            state.holder, state.pending = state.pending, None
+            state.holder = state.pending.pop(0) if state.pending else None
             if state.holder is not None:
                 state.holder._turn.set_result(True)
-        elif state.pending is ticket:
-            state.pending = None
-        if state.holder is None and state.pending is None:
+        elif ticket in state.pending:
+            state.pending.remove(ticket)
+        if state.holder is None and not state.pending:
             del self._groups[ticket.key]
+
+
+def _cancel_waiting(ticket: GroupTicket, message: str) -> None:
+    """End a ticket that never got the group (its place is gone: leaving must not touch the group)."""
+    ticket.left = ticket.cancelled = True
+    ticket._turn.set_result(False)
+    ticket.cancel_job(message)

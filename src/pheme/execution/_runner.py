@@ -605,10 +605,15 @@ class _Scope:
             raw = spec.cancel_in_progress
             cancel_in_progress = truthy(evaluate_raw(raw, ctx)) if isinstance(raw, str) else bool(raw)
         except ExpressionError as exc:
+            error: str | None = _concurrency_error(exc)
+        else:
+            error = None
+            if spec.queue == "max" and cancel_in_progress:
+                error = "'cancel-in-progress' cannot be true with 'queue: max'"
+        if error is not None:
             pos = spec.pos if spec.pos.line else job.pos
             where = f"{self.workflow.path}:{pos.line}:{pos.col}: " if pos.line else f"{self.workflow.path}: "
-            reason = "invalid concurrency"
-            return self._ended(ref, combo, "failure", reason, f"{where}{_concurrency_error(exc)}")
+            return self._ended(ref, combo, "failure", "invalid concurrency", where + error)
         group = group.strip()
         if not group:
             return None
@@ -630,10 +635,12 @@ class _Scope:
 
         label = f"{ref.name} in run {self.request.run_id}"
         ticket = self.run.groups.join(
-            group, cancel_in_progress=cancel_in_progress, label=label, cancel_job=cancel_job
+            group, cancel_in_progress=cancel_in_progress, label=label, cancel_job=cancel_job, queue=spec.queue
         )
         if ticket.holding:
             return ticket
+        if ticket.cancelled:  # the group's queue is full (the reason is in its log)
+            return self._ended(ref, combo, "cancelled", "cancelled", None)
         holder = ticket.holder
         held_by = f" ({holder.label})" if holder is not None else ""
         self.observer(

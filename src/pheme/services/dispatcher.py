@@ -15,6 +15,13 @@ Rules, and why:
   queued (GitHub's "pending"); enqueueing a newer run of the group cancels the
   older pending one, and with ``cancel-in-progress`` the running one too
   (:meth:`PipelineServer.enqueue`).
+- **Job concurrency groups** (``jobs.<id>.concurrency``): every run of a
+  repository gets the same :class:`ConcurrencyGroups`, so a job waits
+  (``waiting``, with a line in its log saying for which group) while a job of
+  another run holds its group, without holding a capacity slot: the engine
+  enters the group before ``before_job``. The group is given back when the job
+  ends; a cancelled run gives its pending place up. Held only in memory: after
+  a restart, interrupted runs are failed anyway.
 - **Approvals**: a job with a protected ``environment`` records a pending
   approval, turns ``waiting`` (and the run with it), and its hook awaits a
   decision (:meth:`resolve_approval`) or the run's cancellation.
@@ -137,6 +144,7 @@ class Dispatcher:
         self._slots: asyncio.Semaphore | None = None
         self._active: dict[int, _Active] = {}
         self._gates: dict[int, asyncio.Future[tuple[str, str | None, str | None]]] = {}
+        self._groups: dict[int, Any] = {}  # repository id -> its jobs' ConcurrencyGroups
         self._idle = threading.Condition()
 
     # ------------------------------------------------------------ thread side
@@ -413,6 +421,7 @@ class Dispatcher:
                 temp_dir=tmp,
                 server_url=server.settings.base_url(),
                 before_job=self._gate_for(active, run, recorder),
+                concurrency_groups=self._groups_of(entry.repo_id),
             )
             await execute(request, observer, cancel=cancel_event)
         except BaseException as exc:
@@ -433,6 +442,14 @@ class Dispatcher:
             await asyncio.to_thread(self._end_unfinished, run.id, conclusion, message)
         if error is not None and not isinstance(error, Exception):
             raise error
+
+    def _groups_of(self, repo_id: int) -> Any:
+        from pheme.execution.runner import ConcurrencyGroups
+
+        groups = self._groups.get(repo_id)
+        if groups is None:
+            groups = self._groups[repo_id] = ConcurrencyGroups()
+        return groups
 
     # ------------------------------------------------------- approvals, slots
 
@@ -500,17 +517,22 @@ class Dispatcher:
         # reader that sees the waiting job must also see it in the gauge.
         server.metrics.approvals_waiting.inc()
         recorder(JobWaiting(ref, environment))
-        await asyncio.to_thread(self._after_recorded, recorder)
-        server.feedback.waiting_for_approval(run, approval)
-        cancelled = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        unsubscribe = active.cancellation.subscribe(_set_from_any_thread(loop, cancelled))
-        waiter: asyncio.Future[Any] = asyncio.ensure_future(cancelled.wait())
         try:
-            await asyncio.wait({future, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.to_thread(self._after_recorded, recorder)
+            server.feedback.waiting_for_approval(run, approval)
+            cancelled = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            unsubscribe = active.cancellation.subscribe(_set_from_any_thread(loop, cancelled))
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(cancelled.wait())
+            try:
+                await asyncio.wait({future, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                unsubscribe()
+                waiter.cancel()
+        except asyncio.CancelledError:  # the job itself was cancelled (see BeforeJob): nobody decides now
+            await asyncio.to_thread(server.sstore.decide_approval, approval.id, "cancelled", None, "the job was cancelled")
+            raise
         finally:
-            unsubscribe()
-            waiter.cancel()
             self._gates.pop(approval.id, None)
             server.metrics.approvals_waiting.dec()
             recorder(JobResumed(ref))
@@ -545,6 +567,11 @@ class Dispatcher:
         waiter = asyncio.ensure_future(cancelled.wait())
         try:
             await asyncio.wait({acquire, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the job was cancelled while it waited (see BeforeJob)
+            if acquire.done() and not acquire.cancelled():
+                self._slots.release()
+            acquire.cancel()
+            raise
         finally:
             unsubscribe()
             waiter.cancel()

@@ -35,6 +35,8 @@ from pheme.execution.events import (
     Annotation,
     Event,
     JobFinished,
+    JobGroupAcquired,
+    JobPending,
     JobRef,
     JobStarted,
     LogBlock,
@@ -259,6 +261,10 @@ class StoreRecorder:
         elif isinstance(event, JobStarted):
             job_id = self._job(event.job)
             store.update_job(job_id, Status.IN_PROGRESS, at=event.at)
+        elif isinstance(event, JobPending):  # waits for its concurrency group (the log says which)
+            store.update_job(self._job(event.job), Status.WAITING, at=event.at)
+        elif isinstance(event, JobGroupAcquired):
+            store.update_job(self._job(event.job), Status.QUEUED, at=event.at)
         elif isinstance(event, StepStarted):
             job_id = self._job(event.job)
             key = (event.job.key, event.step.number)

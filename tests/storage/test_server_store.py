@@ -168,6 +168,30 @@ def test_environments_belong_to_a_repository_and_defaults_fill_in(server_store: 
     assert server_store.values("secret", value_scope(b.id, "production")) == {"TOKEN": b"\x01b"}
     with pytest.raises(NotFoundError, match="environment production not found in acme/a"):
         server_store.delete_environment("production", repo_id=a.id)
+    with pytest.raises(NotFoundError, match="repository 999 not found"):
+        server_store.put_environment("production", EnvironmentRules(), repo_id=999)
+
+
+def test_concurrent_puts_of_a_new_environment_leave_one(server_store: ServerStore) -> None:
+    repo = server_store.add_repo("acme/a", "/a", webhook_secret=None, github_token_env=None)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def put(i: int) -> None:
+        barrier.wait()
+        try:
+            for repo_id in (repo.id, None):
+                server_store.put_environment("production", EnvironmentRules(wait_timer=i), repo_id=repo_id)
+        except BaseException as exc:  # pragma: no cover - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [e.repository for e in server_store.list_environments(all_repos=True)] == [None, "acme/a"]
 
 
 def test_deleting_a_repository_deletes_its_environments_and_all_its_values(server_store: ServerStore) -> None:

@@ -651,23 +651,20 @@ class ServerStore:
     ) -> EnvironmentRecord:
         """Create or replace the environment ``name`` of a repository (or the default)."""
         now = utc_now()
+        values = {"rules": rules.to_json(), "url": url, "updated_at": now}
         try:
             with self._conn(write=True) as conn:
-                changed = conn.execute(
-                    update(environments_t)
-                    .where(_env_where(repo_id, name))
-                    .values(rules=rules.to_json(), url=url, updated_at=now)
-                ).rowcount
+                changed = conn.execute(update(environments_t).where(_env_where(repo_id, name)).values(**values)).rowcount
                 if changed == 0:
-                    conn.execute(
-                        insert(environments_t).values(
-                            repo_id=repo_id, name=name, rules=rules.to_json(), url=url, updated_at=now
-                        )
-                    )
+                    conn.execute(insert(environments_t).values(repo_id=repo_id, name=name, **values))
         except Exception as exc:
-            if repo_id is not None and _is_integrity(exc) and not self._repo_exists(repo_id):
+            if repo_id is not None and not self._repo_exists(repo_id):  # the foreign key refused it
                 raise NotFoundError(f"repository {repo_id} not found") from None
-            raise
+            if not _is_integrity(exc):
+                raise
+            # Another writer created it between our update and insert: update theirs (last write wins).
+            with self._conn(write=True) as conn:
+                conn.execute(update(environments_t).where(_env_where(repo_id, name)).values(**values))
         return self.get_environment(name, repo_id=repo_id)
 
     def get_environment(self, name: str, *, repo_id: int | None = None) -> EnvironmentRecord:

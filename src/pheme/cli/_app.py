@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "actions_cmd",
     "artifacts_cmd",
     "server_cmd",
+    "env_cmd",
     "deploy_cmd",
     "monitoring_cmd",
 )

@@ -465,9 +465,8 @@ class Dispatcher:
                 decision = await self._environment_gate(active, run, recorder, ref, environment)
                 if decision is not None:
                     return decision
-                scope = server.scope_of(environment=environment.name)
-                extra_secrets, extra_vars = await asyncio.to_thread(
-                    lambda: (server.secrets_for(scope), server.variables_for(scope))
+                extra_secrets, extra_vars = await asyncio.to_thread(  # the repo's environment's, else the default's
+                    server.environment_values, active.entry.repo_id, environment.name
                 )
             await self._take_slot(active, ref.key)
             return JobGate("approved", secrets=extra_secrets, vars=extra_vars)
@@ -477,12 +476,11 @@ class Dispatcher:
     async def _environment_gate(self, active: _Active, run: Any, recorder: ServerRecorder, ref: Any, environment: Any) -> Any:
         from pheme.core.planning.filters import included
         from pheme.execution.runner import JobGate
-        from pheme.storage import NotFoundError
 
         server = self.server
-        try:
-            env = await asyncio.to_thread(server.sstore.get_environment, environment.name)
-        except NotFoundError:
+        # The run's repository's environment of that name, else the server-wide default.
+        env = await asyncio.to_thread(server.environment_for, active.entry.repo_id, environment.name)
+        if env is None:
             return None  # an environment without configuration has no protection rules
         rules = env.rules
         if rules.branches is not None:

@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pheme.core.runs import Conclusion, RunRecord, Status
-from pheme.errors import ConfigError, PhemeError, PlanningError, Problem, UsageError, WorkflowError
+from pheme.errors import (
+    ConfigError,
+    PhemeError,
+    PlanningError,
+    Problem,
+    StorageError,
+    UsageError,
+    WorkflowError,
+)
 from pheme.services.cancel import Cancellation
 from pheme.services.git import NULL_SHA, CommitInfo, GitRepo, checkout_tree, full_name_from_url, open_repo
 from pheme.services.payload import RepoFacts, build_payload, pr_number
@@ -275,13 +283,20 @@ def trigger_local_runs(
     ``on_problem`` as they are found).
     """
     from pheme.core.planning.triggers import Event, match_event, resolve_dispatch_inputs
+    from pheme.services.recorder_process import RecorderProcess
 
     cancel = cancel or Cancellation()
-    opening = _BackgroundStore(options.database_url, eager=not _quick_possible(options.database_url))
+    # Runs are recorded by a forked process (no SQLAlchemy here, see recorder_process);
+    # in-process, with the store opened in a thread, only if forking is impossible.
+    recording: RecorderProcess | None = RecorderProcess(options.database_url)
+    assert recording is not None
+    if not recording.start():
+        recording = None
+    opening = None if recording else _BackgroundStore(options.database_url, eager=not _quick_possible(options.database_url))
     try:
         facts = _gather(options)
     except BaseException:
-        opening.close()
+        _close(recording, opening)
         raise
     report = LocalRunReport(event=options.event, ref=facts.ref, sha=facts.sha)
     try:
@@ -325,20 +340,27 @@ def trigger_local_runs(
                 planned.append(_Planned(workflow, payload, inputs))
             if options.jobs and not planned and not report.problems:
                 raise UsageError(f"no triggered workflow has a job {', '.join(repr(j) for j in options.jobs)}")
-            if not _quick_possible(options.database_url):
+            if opening is not None and not _quick_possible(options.database_url):
                 opening.get()  # an unusable PHEME_HOME or database stops here, before any run
             for plan in planned:
                 if cancel.is_set():
                     report.cancelled = True
                     break
-                outcome = _run_one(opening, options, facts, tree, plan, observe, cancel)
+                outcome = _run_one(recording or opening, options, facts, tree, plan, observe, cancel)
                 report.outcomes.append(outcome)
                 if outcome.record.conclusion == Conclusion.CANCELLED and cancel.is_set():
                     report.cancelled = True
                     break
     finally:
-        opening.close()
+        _close(recording, opening)
     return report
+
+
+def _close(recording: Any, opening: _BackgroundStore | None) -> None:
+    if recording is not None:
+        recording.close()
+    if opening is not None:
+        opening.close()
 
 
 class _BackgroundStore:
@@ -453,7 +475,7 @@ def _payload(options: LocalRunOptions, facts: _Facts, rel: str) -> dict[str, Any
 
 
 def _run_one(
-    opening: _BackgroundStore,
+    recording: Any,
     options: LocalRunOptions,
     facts: _Facts,
     tree: Path,
@@ -461,45 +483,60 @@ def _run_one(
     observe: ObserverFactory | None,
     cancel: Cancellation,
 ) -> RunOutcome:
+    """One workflow's run, recorded by ``recording``: the forked recorder, or (when
+    forking was impossible) the store opened in this process."""
     from pheme.execution.events import Fanout
     from pheme.services.recorder import StoreRecorder
+    from pheme.services.recorder_process import RecorderProcess
     from pheme.storage._quick import reserve_run
 
     workflow = plan.workflow
     ref = _event_ref(options.event, facts, plan.payload)
-    # The run row first, with the standard library when the SQLite store is ready:
-    # the steps start while SQLAlchemy loads in the background (see _BackgroundStore).
-    record = None if opening.ready() else reserve_run(
+    forked = isinstance(recording, RecorderProcess)
+    # The run row first, with the standard library when the SQLite store is ready
+    # (pheme.storage._quick): the steps need its id and number, not SQLAlchemy.
+    record = None if not forked and recording.ready() else reserve_run(
         options.database_url, workflow.display_name, workflow.path, options.event, ref, facts.sha, inputs=plan.inputs
     )  # fmt: skip
     if record is None:
-        record = opening.get().create_run(
-            workflow.display_name, workflow.path, options.event, ref, facts.sha, inputs=plan.inputs
-        )
-    recorder = StoreRecorder(None, record.id, open_store=opening.get)
+        creator = recording.create_run if forked else recording.get().create_run
+        record = creator(workflow_name=workflow.display_name, workflow_file=workflow.path, event=options.event,
+                         ref=ref, sha=facts.sha, inputs=plan.inputs)  # fmt: skip
+    recorder: Any
+    if forked:
+        recording.begin(record.id)
+        recorder = recording
+    else:
+        recorder = StoreRecorder(None, record.id, open_store=recording.get)
     observers: list[RunObserver] = [recorder]
     view = observe(record, workflow) if observe else None
     if view is not None:
         observers.append(view)
     error: BaseException | None = None
     request = _request(options, facts, tree, plan, record, ref)  # loads the engine first (see _BackgroundStore)
-    recorder.start()
+    if not forked:
+        recorder.start()
     try:
         _execute(request, Fanout(*observers), cancel)
     except BaseException as exc:  # recorded below, then re-raised
         error = exc
-    finally:
+    cancelled = cancel.is_set() or isinstance(error, KeyboardInterrupt)
+    reason = None if error is None else _one_line(error)
+    if forked:
+        final, note = recording.end(cancelled=cancelled, error=reason)
+        if note is not None and error is None:
+            error = StorageError(note)
+    else:
         try:
             recorder.close()
         except PhemeError as exc:
             error = error or exc
-    store = opening.get()
-    final = store.get_run(record.id)
-    if final.status != Status.COMPLETED:
-        # The engine stopped without RunFinished (interrupted, or crashed): end it here.
-        conclusion = Conclusion.CANCELLED if cancel.is_set() or isinstance(error, KeyboardInterrupt) else Conclusion.FAILURE
-        _finish_leftovers(store, final, conclusion, None if error is None else _one_line(error))
+        store = recording.get()
         final = store.get_run(record.id)
+        if final.status != Status.COMPLETED:
+            # The engine stopped without RunFinished (interrupted, or crashed): end it here.
+            finish_leftovers(store, final, Conclusion.CANCELLED if cancelled else Conclusion.FAILURE, reason)
+            final = store.get_run(record.id)
     if error is not None:
         raise error
     return RunOutcome(final, workflow)
@@ -510,7 +547,8 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
-def _finish_leftovers(store: Any, run: RunRecord, conclusion: Conclusion, error: str | None) -> None:
+def finish_leftovers(store: Any, run: RunRecord, conclusion: Conclusion, error: str | None) -> None:
+    """End what the engine left unfinished (the run was interrupted, or crashed)."""
     with store.batch():
         for job in run.jobs:
             for step in job.steps:

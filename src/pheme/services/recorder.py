@@ -4,12 +4,14 @@ Why a thread: observers are called on the runner's event loop and must be
 cheap, while the store does SQL and log compression. The recorder therefore
 only puts events on a BOUNDED queue; its own thread drains it in order. When
 the writer falls behind (a step printing millions of lines), the observer call
-blocks once 256 events or 100,000 log lines are pending: the runner stops
-reading the step's pipe and the step itself slows down, so memory stays
-bounded instead of buffering the flood.
+blocks once 256 events or 16 M characters of log text are pending: the runner
+stops reading the step's pipe and the step itself slows down, so memory stays
+bounded instead of buffering the flood. (Characters, not lines: measuring a
+block's size is free, counting its lines is a pass over it on the runner's
+thread; the writer counts them once, when it stores them.)
 
 Group commit: the thread collects events for up to ``BATCH_WINDOW_S`` (or
-until a MiB of log text is waiting) and writes them in ONE transaction
+until 4 M characters of log text are waiting) and writes them in ONE transaction
 (``store.batch()``); a step that started and finished within the window
 becomes one inserted row instead of an insert and two updates. For a job of
 100 short steps that is a few transactions instead of ~300. Status reaches
@@ -50,8 +52,8 @@ _STOP = object()
 _IDLE_FLUSH_S = 0.5
 BATCH_WINDOW_S = 0.05  # how long events are collected for one transaction
 _BATCH_EVENTS = 512
-_BATCH_LOG_CHARS = 1 << 20  # this much pending log text is written at once
-MAX_PENDING_LINES = 100_000  # ~10 MB of typical log text waiting for the store
+_BATCH_LOG_CHARS = 4 << 20  # this much pending log text is written at once
+MAX_PENDING_CHARS = 16 << 20  # log text waiting for the store (a list line counts 64 more: its object)
 CHUNK_BYTES = 1 << 20
 CHUNK_LINES = 1 << 20  # the byte size ends chunks; lines only when they are very short
 FLUSH_INTERVAL_S = 1.0
@@ -61,13 +63,13 @@ def _log_chars(event: Any) -> int:
     if not isinstance(event, LogLines):
         return 0
     lines = event.lines
-    return len(lines.text) if isinstance(lines, LogBlock) else sum(map(len, lines))
+    return len(lines.text) if isinstance(lines, LogBlock) else sum(map(len, lines)) + 64 * len(lines)
 
 
 class _LogWriter(Protocol):
     def writelines(self, lines: Any) -> Any: ...
 
-    def write_block(self, text: str, count: int) -> Any: ...
+    def write_block(self, text: str, count: int | None = None) -> Any: ...
 
     def close(self) -> Any: ...
 
@@ -84,16 +86,16 @@ class StoreRecorder:
     """
 
     def __init__(
-        self, store: Any, run_id: int, *, max_pending: int = 256, max_pending_lines: int = MAX_PENDING_LINES
+        self, store: Any, run_id: int, *, max_pending: int = 256, max_pending_chars: int = MAX_PENDING_CHARS
     ) -> None:
         self._store = store
         self._run_id = run_id
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._batch_events = max(1, min(max_pending, _BATCH_EVENTS))
-        # Events are bounded by count (the queue) AND log lines by number: one
+        # Events are bounded by count (the queue) AND log text by size: one
         # LogLines event may carry a 1 MiB read of a chatty step.
-        self._max_lines = max_pending_lines
-        self._pending_lines = 0
+        self._max_chars = max_pending_chars
+        self._pending_chars = 0
         self._room = threading.Condition()
         self._jobs: dict[str, int] = {}
         self._steps: set[tuple[str, int]] = set()
@@ -123,11 +125,11 @@ class StoreRecorder:
         if self._error is not None or self._closed:
             return  # recording broke: keep the run going, close() reports it
         if isinstance(event, LogLines):
-            count = len(event.lines)
+            size = _log_chars(event)
             with self._room:
-                while self._pending_lines > self._max_lines and self._error is None and self._thread.is_alive():
+                while self._pending_chars > self._max_chars and self._error is None and self._thread.is_alive():
                     self._room.wait(0.1)
-                self._pending_lines += count
+                self._pending_chars += size
         self._queue.put(event)
 
     def close(self, timeout: float | None = None) -> None:
@@ -220,11 +222,11 @@ class StoreRecorder:
                 lines = event.lines
                 writer = self._writer(event.job)
                 if isinstance(lines, LogBlock):
-                    writer.write_block(lines.text, len(lines))
+                    writer.write_block(lines.text)  # its lines are counted as they are stored
                 else:
                     writer.writelines(lines)
                 with self._room:
-                    self._pending_lines -= len(lines)
+                    self._pending_chars -= _log_chars(event)
                     self._room.notify_all()
             for event in ends:
                 if isinstance(event, JobFinished):

@@ -3,7 +3,7 @@
 Why chunks: a job can print millions of lines. Storing one row per line makes
 appends slow and the table huge; storing one blob per job makes every tail or
 range read the whole log. A chunk holds up to ``CHUNK_LINES`` lines or about
-``CHUNK_BYTES`` of text, zlib-compressed, tagged with its first and last line
+``CHUNK_BYTES`` of text, compressed, tagged with its first and last line
 number. Chunks of a job are contiguous, so:
 
 * appending costs one INSERT per chunk (a 2 M line log is ~3,000 inserts) and
@@ -15,6 +15,14 @@ number. Chunks of a job are contiguous, so:
 
 Line numbers are 0-based. Lines never contain ``\\n``. Logs arrive here
 already masked by the runner: storage never sees secrets.
+
+Compression: Zstandard level 1 (``codec`` 2). Measured on 1 MiB chunks
+(CPU time per 200 MB, ratio): CI-like log text zstd 0.43 s / 6.3x against
+zlib level 1 1.14 s / 5.2x; source code 0.82 s / 3.4x against 2.32 s / 3.1x;
+a step repeating one line 0.10 s against 0.33 s. Decompressing a chunk takes
+a third of zlib's time, so tails and ranges stay cheap. Compression runs in
+the writer's thread (the recorder's, never the runner's event loop) and
+releases the GIL. Chunks written before (zlib, ``codec`` 1) still read.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import zstandard
 from sqlalchemy import func, insert, select, update
 
 from pheme.core.runs import Status
@@ -44,11 +53,17 @@ POLL_INTERVAL_S = 0.2
 READ_BATCH = 16  # chunks fetched per query when reading forward
 # A "line" without a newline longer than this is cut, so one runaway writer cannot exhaust memory.
 MAX_LINE_CHARS = 1024 * 1024
-# Level 1: 4x faster than 6 on log text for a few percent more bytes (measured: 180 vs 41 MB/s).
-ZLIB_LEVEL = 1
+ZSTD_LEVEL = 1
 
 CODEC_RAW = 0
-CODEC_ZLIB = 1
+CODEC_ZLIB = 1  # what Pheme wrote before (level 1); read only
+CODEC_ZSTD = 2
+
+
+def _compress(raw: bytes) -> bytes:
+    # The module-level function makes a fresh context per call (~10 us): a shared
+    # ZstdCompressor is not safe to use from two threads, and writers live in many.
+    return zstandard.compress(raw, ZSTD_LEVEL)
 
 
 class LogWriter:
@@ -57,7 +72,12 @@ class LogWriter:
     ``write(text)`` takes arbitrary text (partial lines are kept until their
     newline arrives); ``writeline`` / ``writelines`` take whole lines and
     ``write_block`` whole lines already joined by ``\\n`` (no Python object per
-    line: the fast path for a step printing millions of lines). A chunk is
+    line: the fast path for a step printing millions of lines). A block's lines
+    need not be counted by the caller: they are counted once, when the chunk
+    holding them is stored, unless the chunk's line limit could be reached
+    sooner. A block that fits in an empty chunk is never cut: the buffered
+    lines are stored first, so a stream of large blocks becomes one chunk per
+    block (no joining, no second pass to count a cut-off part). A chunk is
     stored when it is full, when ``flush_interval`` seconds have passed since
     the last store and something is written, or on :meth:`flush` /
     :meth:`close`. Use it as a context manager: closing stores the remainder
@@ -87,7 +107,8 @@ class LogWriter:
         self._next = int(stored)
         # The buffered chunk: pieces of one or more whole lines each, joined by "\n" when stored.
         self._parts: list[str] = []
-        self._count = 0  # lines in _parts
+        self._count = 0  # lines in the counted parts of _parts
+        self._uncounted = 0  # an upper bound of the lines in the parts not counted yet (0: none)
         self._bytes = 0  # characters in _parts, one newline per line included
         self._partial = ""
         self._last_store = time.monotonic()
@@ -96,7 +117,20 @@ class LogWriter:
     @property
     def line_count(self) -> int:
         """Complete lines written so far (stored or buffered)."""
-        return self._next + self._count
+        return self._next + self._buffered_lines()
+
+    def _buffered_lines(self) -> int:
+        if self._uncounted:  # count them now (a pass over the buffer; storing needs it anyway)
+            self._count = "\n".join(self._parts).count("\n") + 1 if self._parts else 0
+            self._uncounted = 0
+        return self._count
+
+    def _full(self) -> bool:
+        if self._bytes >= self._chunk_bytes:
+            return True
+        if self._count + self._uncounted < self._chunk_lines:
+            return False
+        return self._buffered_lines() >= self._chunk_lines
 
     def write(self, text: str) -> None:
         """Append text; every ``\\n`` ends a line."""
@@ -109,8 +143,7 @@ class LogWriter:
             self._parts.append(text[:-1])
             self._count += 1
             self._bytes += len(text)
-            full = self._count >= self._chunk_lines or self._bytes >= self._chunk_bytes
-            if full or time.monotonic() - self._last_store >= self._flush_interval:
+            if self._full() or time.monotonic() - self._last_store >= self._flush_interval:
                 self._store_chunk()
             return
         if self._partial:
@@ -118,7 +151,7 @@ class LogWriter:
             self._partial = ""
         cut = text.rfind("\n")
         if cut >= 0:
-            self._add_block(text[:cut], text.count("\n", 0, cut) + 1)
+            self._add_block(text[:cut], None)
         tail = text[cut + 1 :]
         while len(tail) > MAX_LINE_CHARS:
             self._add(tail[:MAX_LINE_CHARS])
@@ -139,12 +172,11 @@ class LogWriter:
         if self._partial:
             self.write("\n".join(batch) + "\n")
             return
-        text = "\n".join(batch)
-        self._add_block(text, text.count("\n") + 1)
+        self._add_block("\n".join(batch), None)
         self._maybe_store()
 
-    def write_block(self, text: str, count: int) -> None:
-        """Append ``count`` whole lines joined by ``\\n`` (``text.count("\\n") + 1 == count``)."""
+    def write_block(self, text: str, count: int | None = None) -> None:
+        """Append whole lines joined by ``\\n`` (``count``, if given, is ``text.count("\\n") + 1``)."""
         self._check_open()
         if self._partial:
             self.write(text + "\n")
@@ -152,51 +184,67 @@ class LogWriter:
         self._add_block(text, count)
         self._maybe_store()
 
-    def _add_block(self, text: str, count: int) -> None:
+    def _add_block(self, text: str, count: int | None) -> None:
         """Buffer whole lines given joined, cutting chunks at line ends with ``rfind``
         (C speed): no per-line Python work unless lines are very long or very short."""
         start, end = 0, len(text)
+        # Within MAX_LINE_CHARS too: a window without a newline means a line to cut.
+        limit = min(self._chunk_bytes, MAX_LINE_CHARS)
         while True:
-            # Within MAX_LINE_CHARS too: a window without a newline means a line to cut.
-            room = min(self._chunk_bytes - self._bytes, MAX_LINE_CHARS)
-            lines_room = self._chunk_lines - self._count
             rest = end - start
-            if rest < room and count <= lines_room:
-                # The rest fits (its lines are shorter than the room, so none is too long).
-                self._append(text[start:] if start else text, count)
-                if self._count >= self._chunk_lines or self._bytes >= self._chunk_bytes:
+            room = min(self._chunk_bytes - self._bytes, MAX_LINE_CHARS)
+            if rest >= room and self._parts:
+                self._store_chunk()  # an empty chunk has room for the block, or for more of it
+                continue
+            if rest < room:
+                # The characters fit (and no line is too long); do the lines? A block of n
+                # characters has at most n + 1: count only when that bound is in the way.
+                if count is None and self._count + self._uncounted + rest + 1 > self._chunk_lines:
+                    self._buffered_lines()
+                    if self._count + rest + 1 > self._chunk_lines:
+                        count = text.count("\n", start) + 1
+                lines = rest + 1 if count is None else count
+                if self._count + self._uncounted + lines <= self._chunk_lines:
+                    self._append(text[start:] if start else text, count)
+                    if self._full():
+                        self._store_chunk()
+                    return
+                if self._parts:
                     self._store_chunk()
-                return
-            cut = text.rfind("\n", start, start + room) if rest >= room else end
-            if cut < 0:
-                if self._count:
-                    self._store_chunk()  # an empty chunk has room for longer lines
                     continue
+            # Larger than a whole chunk: store the most that fits, cut at a line end.
+            cut = text.rfind("\n", start, start + limit) if rest >= limit else end
+            if cut < 0:
                 # One line longer than a whole chunk: the per-line path cuts it.
                 nl = text.find("\n", start)
                 self._add(text[start:] if nl < 0 else text[start:nl])
                 if nl < 0:
                     return
-                start, count = nl + 1, count - 1
+                start = nl + 1
+                count = None if count is None else count - 1
                 continue
-            piece_count = text.count("\n", start, cut) + 1 if cut < end else count
-            if piece_count > lines_room:
-                cut = _nth_newline(text, start, lines_room)
-                piece_count = lines_room
+            piece_count = text.count("\n", start, cut) + 1
+            if piece_count > self._chunk_lines:
+                cut = _nth_newline(text, start, self._chunk_lines)
+                piece_count = self._chunk_lines
             self._append(text[start:cut], piece_count)
             self._store_chunk()
             if cut >= end:
                 return
-            start, count = cut + 1, count - piece_count
+            start = cut + 1
+            count = None if count is None else count - piece_count
 
-    def _append(self, piece: str, count: int) -> None:
+    def _append(self, piece: str, count: int | None) -> None:
         self._parts.append(piece)
-        self._count += count
+        if count is None:
+            self._uncounted += len(piece) + 1  # at most that many lines
+        else:
+            self._count += count
         self._bytes += len(piece) + 1
 
     def flush(self) -> None:
         """Store the buffered complete lines now (a pending partial line stays buffered)."""
-        if self._count:
+        if self._parts:
             self._store_chunk()
 
     def close(self) -> None:
@@ -228,18 +276,19 @@ class LogWriter:
         self._parts.append(line)
         self._count += 1
         self._bytes += len(line) + 1
-        if self._count >= self._chunk_lines or self._bytes >= self._chunk_bytes:
+        if self._full():
             self._store_chunk()
 
     def _maybe_store(self) -> None:
-        if self._count and time.monotonic() - self._last_store >= self._flush_interval:
+        if self._parts and time.monotonic() - self._last_store >= self._flush_interval:
             self._store_chunk()
 
     def _store_chunk(self) -> None:
-        first = self._next
-        last = first + self._count - 1
         text = self._parts[0] if len(self._parts) == 1 else "\n".join(self._parts)
-        data = zlib.compress(text.encode("utf-8", "surrogateescape"), ZLIB_LEVEL)
+        count = text.count("\n") + 1 if self._uncounted else self._count
+        first = self._next
+        last = first + count - 1
+        data = _compress(text.encode("utf-8", "surrogateescape"))
         with self._store._conn(write=True) as conn:
             # Claim the line numbers first: a second writer of the same job fails here, clearly.
             moved = conn.execute(
@@ -249,12 +298,13 @@ class LogWriter:
                 raise StorageError(f"job {self.job_id}: its log was appended by another writer")
             conn.execute(
                 insert(log_chunks).values(
-                    job_id=self.job_id, first_line=first, last_line=last, codec=CODEC_ZLIB, data=data
+                    job_id=self.job_id, first_line=first, last_line=last, codec=CODEC_ZSTD, data=data
                 )
             )
         self._next = last + 1
         self._parts = []
         self._count = 0
+        self._uncounted = 0
         self._bytes = 0
         self._last_store = time.monotonic()
 
@@ -279,7 +329,14 @@ class JobLog:
 
 
 def _decode(codec: int, data: bytes) -> list[str]:
-    raw = zlib.decompress(data) if codec == CODEC_ZLIB else bytes(data)
+    if codec == CODEC_ZSTD:
+        raw = zstandard.decompress(data)
+    elif codec == CODEC_ZLIB:
+        raw = zlib.decompress(data)
+    elif codec == CODEC_RAW:
+        raw = bytes(data)
+    else:
+        raise StorageError(f"a log chunk has an unknown codec {codec} (written by a newer Pheme?)")
     return raw.decode("utf-8", "surrogateescape").split("\n")
 
 

@@ -60,10 +60,6 @@ CODEC_ZLIB = 1  # what Pheme wrote before (level 1); read only
 CODEC_ZSTD = 2
 
 
-def _compress(raw: bytes) -> bytes:
-    # The module-level function makes a fresh context per call (~10 us): a shared
-    # ZstdCompressor is not safe to use from two threads, and writers live in many.
-    return zstandard.compress(raw, ZSTD_LEVEL)
 
 
 class LogWriter:
@@ -113,6 +109,9 @@ class LogWriter:
         self._partial = ""
         self._last_store = time.monotonic()
         self._closed = False
+        # One context per writer, reused: a ZstdCompressor must not be shared between
+        # threads, and a fresh one per chunk would allocate (and fault in) its tables again.
+        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
 
     @property
     def line_count(self) -> int:
@@ -288,7 +287,7 @@ class LogWriter:
         count = text.count("\n") + 1 if self._uncounted else self._count
         first = self._next
         last = first + count - 1
-        data = _compress(text.encode("utf-8", "surrogateescape"))
+        data = self._compressor.compress(text.encode("utf-8", "surrogateescape"))
         with self._store._conn(write=True) as conn:
             # Claim the line numbers first: a second writer of the same job fails here, clearly.
             moved = conn.execute(

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import zstandard
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from pheme.core.runs import Status
 from pheme.errors import StorageError, UsageError
@@ -60,6 +60,16 @@ CODEC_ZLIB = 1  # what Pheme wrote before (level 1); read only
 CODEC_ZSTD = 2
 
 
+
+
+# Built once, executed with parameters: constructing the statements anew for every chunk
+# (and their cache keys) cost more than the INSERT itself.
+_CLAIM_LINES = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("job"), jobs.c.log_lines == bindparam("first"))
+    .values(log_lines=bindparam("end"))
+)
+_INSERT_CHUNK = insert(log_chunks)
 
 
 class LogWriter:
@@ -290,15 +300,12 @@ class LogWriter:
         data = self._compressor.compress(text.encode("utf-8", "surrogateescape"))
         with self._store._conn(write=True) as conn:
             # Claim the line numbers first: a second writer of the same job fails here, clearly.
-            moved = conn.execute(
-                update(jobs).where(jobs.c.id == self.job_id, jobs.c.log_lines == first).values(log_lines=last + 1)
-            ).rowcount
+            moved = conn.execute(_CLAIM_LINES, {"job": self.job_id, "first": first, "end": last + 1}).rowcount
             if moved != 1:
                 raise StorageError(f"job {self.job_id}: its log was appended by another writer")
             conn.execute(
-                insert(log_chunks).values(
-                    job_id=self.job_id, first_line=first, last_line=last, codec=CODEC_ZSTD, data=data
-                )
+                _INSERT_CHUNK,
+                {"job_id": self.job_id, "first_line": first, "last_line": last, "codec": CODEC_ZSTD, "data": data},
             )
         self._next = last + 1
         self._parts = []

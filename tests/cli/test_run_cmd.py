@@ -482,3 +482,20 @@ def test_live_view_folds_groups_unless_the_step_fails() -> None:
 
 def test_make_view_picks_plain_for_pipes() -> None:
     assert isinstance(make_view(io.StringIO()), PlainView)
+
+
+def test_views_find_markers_inside_output_blocks_and_ignore_other_hashes() -> None:
+    from pheme.execution.events import LogBlock
+
+    for quiet in (False, True):
+        stream = io.StringIO()
+        view = PlainView(stream, quiet=quiet)
+        observer = view.observer(_record(), _Workflow())  # type: ignore[arg-type]
+        observer(LogLines(JOB, LogBlock("# a comment\nx ##[error]not at a line start\n#")))
+        observer(LogLines(JOB, LogBlock("plain\n##[error]found in a block\nafter")))
+        view.close()
+        lines = stream.getvalue().splitlines()
+        assert "[build] Error: found in a block" in lines
+        assert ("[build] # a comment" in lines) is not quiet
+        assert ("[build] x ##[error]not at a line start" in lines) is not quiet
+        assert not any("Error: not at a line start" in line for line in lines)

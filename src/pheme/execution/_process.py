@@ -83,8 +83,9 @@ async def _terminate(pid: int, exited: asyncio.Future[None], grace: float) -> No
 
 class OutputSink(Protocol):
     """Receives a process's output. ``chunk`` is only valid during the call (the
-    reader reuses its buffer): a sink copies what it keeps. Chunks end at a line
-    end except at the end of the output or within a line longer than the buffer."""
+    reader reuses its buffer): a sink copies what it keeps. A sink must accept any
+    cut; on the pidfd path chunks end at a line end except at the end of the
+    output or within a line longer than the buffer."""
 
     def feed(self, chunk: memoryview) -> None: ...
 

@@ -499,3 +499,16 @@ def test_views_find_markers_inside_output_blocks_and_ignore_other_hashes() -> No
         assert ("[build] # a comment" in lines) is not quiet
         assert ("[build] x ##[error]not at a line start" in lines) is not quiet
         assert not any("Error: not at a line start" in line for line in lines)
+
+
+def test_live_view_shows_the_last_lines_of_a_big_block_and_how_many_it_skipped() -> None:
+    from pheme.execution.events import LogBlock
+
+    stream = io.StringIO()
+    view = LiveView(stream)
+    observer = view.observer(_record(), _Workflow())  # type: ignore[arg-type]
+    observer(LogLines(JOB, LogBlock("\n".join(f"line {i}" for i in range(10_000)))))
+    view.close()
+    text = stream.getvalue()
+    assert "… 9900 lines not shown (all are stored: pheme logs 7)" in text
+    assert "[build] line 9999" in text and "[build] line 9900" in text and "[build] line 9899\n" not in text

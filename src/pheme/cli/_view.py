@@ -98,6 +98,11 @@ def _has_markers(lines: Sequence[str]) -> bool:
     return bool(lines) and (lines[0].startswith("##[") or "\n##[" in "\n".join(lines))
 
 
+def _last(lines: Sequence[str], n: int) -> Sequence[str]:
+    """The last ``n`` of ``lines`` (a block's found from its end, not by splitting it all)."""
+    return lines.tail(n) if isinstance(lines, LogBlock) else lines[-n:]
+
+
 def _annotation(line: str) -> str | None:
     """``##[error]msg`` -> ``Error: msg``; None for ordinary lines."""
     for marker, label in _ANNOTATION_PREFIX.items():
@@ -241,7 +246,7 @@ class PlainView(View):
         state = self._jobs.setdefault(event.job.key, _JobState())
         if not marked:  # the common case, at C speed: no per-line Python
             if state.in_group:
-                state.folded.extend(lines)
+                state.folded.extend(_last(lines, FOLDED_KEEP))
                 state.folded_count += len(lines)
             elif isinstance(lines, LogBlock):
                 self._emit(prefix + lines.text.replace("\n", "\n" + prefix) + "\n")
@@ -453,10 +458,10 @@ class LiveView(View):
                 if self.quiet:
                     pass
                 elif job.in_group:
-                    job.folded.extend(lines)
+                    job.folded.extend(_last(lines, FOLDED_KEEP))
                     job.folded_count += len(lines)
                 else:
-                    self._pending.extend((key, line) for line in lines[-LIVE_MAX_LINES:])
+                    self._pending.extend((key, line) for line in _last(lines, LIVE_MAX_LINES))
                     self._pending_total += len(lines)
                 lines = ()
             for line in lines:

@@ -71,6 +71,8 @@ class _LogWriter(Protocol):
 
     def write_block(self, text: str, count: int | None = None) -> Any: ...
 
+    def store_sealed(self) -> Any: ...
+
     def close(self) -> Any: ...
 
     def flush(self) -> Any: ...
@@ -205,34 +207,46 @@ class StoreRecorder:
     def _apply(self, events: list[Event]) -> None:
         """One transaction for the batch: status changes in order, then the log lines,
         then the ends of jobs and of the run (a job's lines are all stored before it
-        is recorded as completed)."""
-        logs: list[LogLines] = []
+        is recorded as completed). Log text of jobs that already have a writer is
+        counted and compressed first, outside the transaction, so no database lock
+        is held meanwhile; a job's first lines wait for its row, in the transaction."""
+        known = set(self._writers)
+        later: list[LogLines] = []
+        for event in events:
+            if isinstance(event, LogLines):
+                if event.job.key in known:
+                    self._write(event)
+                else:
+                    later.append(event)
         ends: list[Event] = []
         # Steps first seen in this batch go to _new_steps: inserted once, as they are at its end.
         self._new_steps.clear()
         with self._store.batch():
             for event in events:
-                if isinstance(event, LogLines):
-                    logs.append(event)
-                elif isinstance(event, JobFinished | RunFinished):
+                if isinstance(event, JobFinished | RunFinished):
                     ends.append(event)
-                elif not isinstance(event, Annotation):  # annotations are also ##[error] lines in the log
+                elif not isinstance(event, LogLines | Annotation):  # annotations are also ##[error] lines
                     self._status(event)
-            for event in logs:
-                lines = event.lines
-                writer = self._writer(event.job)
-                if isinstance(lines, LogBlock):
-                    writer.write_block(lines.text)  # its lines are counted as they are stored
-                else:
-                    writer.writelines(lines)
-                with self._room:
-                    self._pending_chars -= _log_chars(event)
-                    self._room.notify_all()
+            for event in later:
+                self._write(event)
+            for writer in self._writers.values():
+                writer.store_sealed()
             for event in ends:
                 if isinstance(event, JobFinished):
                     self._close_writer(event.job.key)
                 self._status(event)
             self._insert_new_steps()
+
+    def _write(self, event: LogLines) -> None:
+        lines = event.lines
+        writer = self._writer(event.job)
+        if isinstance(lines, LogBlock):
+            writer.write_block(lines.text)  # its lines are counted as they are sealed
+        else:
+            writer.writelines(lines)
+        with self._room:
+            self._pending_chars -= _log_chars(event)
+            self._room.notify_all()
 
     def _insert_new_steps(self, only: tuple[str, int] | None = None) -> None:
         by_job: dict[int, list[StepRecord]] = {}
@@ -330,7 +344,11 @@ class StoreRecorder:
             # Chunks of up to 1 MiB (any number of lines): a step printing 200 MB makes
             # ~200 inserts; reading any line still decompresses one chunk (~1 ms).
             writer = self._store.log_writer(
-                self._jobs[job.key], chunk_lines=CHUNK_LINES, chunk_bytes=CHUNK_BYTES, flush_interval=FLUSH_INTERVAL_S
+                self._jobs[job.key],
+                chunk_lines=CHUNK_LINES,
+                chunk_bytes=CHUNK_BYTES,
+                flush_interval=FLUSH_INTERVAL_S,
+                autostore=False,  # stored by _apply, in the batch's transaction
             )
             self._writers[job.key] = writer
         return writer

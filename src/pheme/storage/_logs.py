@@ -59,9 +59,6 @@ CODEC_RAW = 0
 CODEC_ZLIB = 1  # what Pheme wrote before (level 1); read only
 CODEC_ZSTD = 2
 
-
-
-
 # Built once, executed with parameters: constructing the statements anew for every chunk
 # (and their cache keys) cost more than the INSERT itself.
 _CLAIM_LINES = (
@@ -84,10 +81,14 @@ class LogWriter:
     sooner. A block that fits in an empty chunk is never cut: the buffered
     lines are stored first, so a stream of large blocks becomes one chunk per
     block (no joining, no second pass to count a cut-off part). A chunk is
-    stored when it is full, when ``flush_interval`` seconds have passed since
-    the last store and something is written, or on :meth:`flush` /
-    :meth:`close`. Use it as a context manager: closing stores the remainder
-    (including a last line without newline).
+    sealed (its lines counted and numbered, its text compressed) when it is
+    full, when ``flush_interval`` seconds have passed since the last one and
+    something is written, or on :meth:`flush` / :meth:`close`, and stored at
+    once. With ``autostore=False`` sealed chunks wait for :meth:`store_sealed`:
+    the recorder compresses outside its transaction (no database lock held
+    meanwhile) and stores a batch's chunks with one UPDATE and one INSERT.
+    :meth:`flush` and :meth:`close` always store. Use it as a context manager:
+    closing stores the remainder (including a last line without newline).
     """
 
     def __init__(
@@ -98,6 +99,7 @@ class LogWriter:
         chunk_lines: int = CHUNK_LINES,
         chunk_bytes: int = CHUNK_BYTES,
         flush_interval: float = FLUSH_INTERVAL_S,
+        autostore: bool = True,
     ) -> None:
         if chunk_lines < 1 or chunk_bytes < 1:
             raise ValueError("chunk_lines and chunk_bytes must be positive")
@@ -106,6 +108,8 @@ class LogWriter:
         self._chunk_lines = chunk_lines
         self._chunk_bytes = chunk_bytes
         self._flush_interval = flush_interval
+        self._autostore = autostore
+        self._sealed: list[dict[str, object]] = []  # chunk rows not stored yet
         with store._conn(write=False) as conn:
             stored = conn.execute(select(jobs.c.log_lines).where(jobs.c.id == job_id)).scalar()
         if stored is None:
@@ -153,7 +157,7 @@ class LogWriter:
             self._count += 1
             self._bytes += len(text)
             if self._full() or time.monotonic() - self._last_store >= self._flush_interval:
-                self._store_chunk()
+                self._seal()
             return
         if self._partial:
             text = self._partial + text
@@ -203,7 +207,7 @@ class LogWriter:
             rest = end - start
             room = min(self._chunk_bytes - self._bytes, MAX_LINE_CHARS)
             if rest >= room and self._parts:
-                self._store_chunk()  # an empty chunk has room for the block, or for more of it
+                self._seal()  # an empty chunk has room for the block, or for more of it
                 continue
             if rest < room:
                 # The characters fit (and no line is too long); do the lines? A block of n
@@ -216,10 +220,10 @@ class LogWriter:
                 if self._count + self._uncounted + lines <= self._chunk_lines:
                     self._append(text[start:] if start else text, count)
                     if self._full():
-                        self._store_chunk()
+                        self._seal()
                     return
                 if self._parts:
-                    self._store_chunk()
+                    self._seal()
                     continue
             # Larger than a whole chunk: store the most that fits, cut at a line end.
             cut = text.rfind("\n", start, start + limit) if rest >= limit else end
@@ -237,7 +241,7 @@ class LogWriter:
                 cut = _nth_newline(text, start, self._chunk_lines)
                 piece_count = self._chunk_lines
             self._append(text[start:cut], piece_count)
-            self._store_chunk()
+            self._seal()
             if cut >= end:
                 return
             start = cut + 1
@@ -254,7 +258,8 @@ class LogWriter:
     def flush(self) -> None:
         """Store the buffered complete lines now (a pending partial line stays buffered)."""
         if self._parts:
-            self._store_chunk()
+            self._seal()
+        self.store_sealed()
 
     def close(self) -> None:
         """Store everything, including a final line without newline. Idempotent."""
@@ -286,33 +291,43 @@ class LogWriter:
         self._count += 1
         self._bytes += len(line) + 1
         if self._full():
-            self._store_chunk()
+            self._seal()
 
     def _maybe_store(self) -> None:
         if self._parts and time.monotonic() - self._last_store >= self._flush_interval:
-            self._store_chunk()
+            self._seal()
 
-    def _store_chunk(self) -> None:
+    def _seal(self) -> None:
+        """Number, count and compress the buffered lines as one chunk; store it unless deferred."""
         text = self._parts[0] if len(self._parts) == 1 else "\n".join(self._parts)
         count = text.count("\n") + 1 if self._uncounted else self._count
         first = self._next
-        last = first + count - 1
         data = self._compressor.compress(text.encode("utf-8", "surrogateescape"))
-        with self._store._conn(write=True) as conn:
-            # Claim the line numbers first: a second writer of the same job fails here, clearly.
-            moved = conn.execute(_CLAIM_LINES, {"job": self.job_id, "first": first, "end": last + 1}).rowcount
-            if moved != 1:
-                raise StorageError(f"job {self.job_id}: its log was appended by another writer")
-            conn.execute(
-                _INSERT_CHUNK,
-                {"job_id": self.job_id, "first_line": first, "last_line": last, "codec": CODEC_ZSTD, "data": data},
-            )
-        self._next = last + 1
+        self._sealed.append(
+            {"job_id": self.job_id, "first_line": first, "last_line": first + count - 1, "codec": CODEC_ZSTD,
+             "data": data}
+        )
+        self._next = first + count
         self._parts = []
         self._count = 0
         self._uncounted = 0
         self._bytes = 0
         self._last_store = time.monotonic()
+        if self._autostore:
+            self.store_sealed()
+
+    def store_sealed(self) -> None:
+        """Store the sealed chunks (in the store's current transaction, if any)."""
+        if not self._sealed:
+            return
+        rows, self._sealed = self._sealed, []
+        first, end = rows[0]["first_line"], self._next
+        with self._store._conn(write=True) as conn:
+            # Claim the line numbers first: a second writer of the same job fails here, clearly.
+            moved = conn.execute(_CLAIM_LINES, {"job": self.job_id, "first": first, "end": end}).rowcount
+            if moved != 1:
+                raise StorageError(f"job {self.job_id}: its log was appended by another writer")
+            conn.execute(_INSERT_CHUNK, rows if len(rows) > 1 else rows[0])
 
 
 def _nth_newline(text: str, start: int, n: int) -> int:

@@ -29,10 +29,11 @@ jobs:
 @pytest.fixture
 def pipe(pipeline_factory: Any) -> Any:
     pipe = pipeline_factory({".github/workflows/release.yml": DEPLOY})
-    pipe.api.request("PUT", "/api/v1/environments/production",
-                     json={"reviewers": ["deployer-user"], "reviewer_roles": ["admin"], "prevent_self_review": True})  # fmt: skip
-    pipe.api.request("PUT", "/api/v1/environments/production/secrets/DEPLOY_TOKEN", json={"value": "tok-123456"})
-    pipe.api.request("PUT", "/api/v1/environments/production/variables/REGION", json={"value": "eu-west"})
+    env = "/api/v1/repos/acme/proj/environments/production"
+    for path, body in ((env, {"reviewers": ["deployer-user"], "reviewer_roles": ["admin"], "prevent_self_review": True}),
+                       (f"{env}/secrets/DEPLOY_TOKEN", {"value": "tok-123456"}),
+                       (f"{env}/variables/REGION", {"value": "eu-west"})):  # fmt: skip
+        assert pipe.api.request("PUT", path, json=body).status_code < 300
     return pipe
 
 
@@ -56,6 +57,7 @@ def test_a_protected_job_waits_then_runs_once_approved_with_its_environment_valu
     deploy = next(j for j in run["jobs"] if j["id"] == "deploy")
     assert deploy["status"] == "waiting"
     assert (approval["environment"], approval["job"], approval["requested_by"]) == ("production", "deploy", "someone")
+    assert approval["repository"] == "acme/proj"
     decided = pipe.api.post(f"/api/v1/approvals/{approval['id']}", role="deployer",
                             json={"decision": "approve", "comment": "ship it"})  # fmt: skip
     assert decided.status_code == 200 and decided.json()["state"] == "approved"
@@ -66,6 +68,7 @@ def test_a_protected_job_waits_then_runs_once_approved_with_its_environment_valu
     assert not any("tok-123456" in line for line in log)
     [entry] = pipe.api.get("/api/v1/audit?action=approval.approve", role="viewer").json()["entries"]
     assert (entry["actor"], entry["detail"]["comment"]) == ("deployer-user", "ship it")
+    assert entry["detail"]["repository"] == "acme/proj" and entry["target"].startswith("acme/proj run ")
     assert entry["at"]
     assert pipe.api.post(f"/api/v1/approvals/{approval['id']}", json={"decision": "reject"}).status_code == 409
 
@@ -101,6 +104,7 @@ def test_only_listed_reviewers_may_decide_and_never_on_their_own_run(pipe: Any) 
 
 def test_a_branch_not_allowed_by_the_environment_fails_the_job(pipeline_factory: Any) -> None:
     pipe = pipeline_factory({".github/workflows/release.yml": DEPLOY})
+    # a server-wide default: it applies to acme/proj, which has no production of its own
     pipe.api.request("PUT", "/api/v1/environments/production", json={"branches": ["main", "release/*"]})
     [allowed] = pipe.push(ref="refs/heads/release/1.0")
     [refused] = pipe.push(ref="refs/heads/feature")
@@ -111,7 +115,8 @@ def test_a_branch_not_allowed_by_the_environment_fails_the_job(pipeline_factory:
 
 
 def test_a_wait_timer_delays_the_job_and_the_waiting_gauge_counts_approvals(pipe: Any) -> None:
-    pipe.api.request("PUT", "/api/v1/environments/production", json={"reviewers": ["deployer-user"], "wait_timer": 1})
+    pipe.api.request("PUT", "/api/v1/repos/acme/proj/environments/production",
+                     json={"reviewers": ["deployer-user"], "wait_timer": 1})  # fmt: skip
     [run_id] = pipe.push(sender="someone")
     approval = _pending(pipe, run_id)
     assert "pheme_approvals_waiting 1.0" in pipe.api.get("/metrics", role=None).text
@@ -127,14 +132,47 @@ def test_a_wait_timer_delays_the_job_and_the_waiting_gauge_counts_approvals(pipe
 
 
 def test_environments_are_managed_by_admins_and_never_show_secret_values(pipe: Any) -> None:
-    env = pipe.api.get("/api/v1/environments/production", role="viewer").json()
+    base = "/api/v1/repos/acme/proj/environments"
+    env = pipe.api.get(f"{base}/production", role="viewer").json()
     assert env["secrets"] == ["DEPLOY_TOKEN"] and env["variables"] == {"REGION": "eu-west"}
-    assert "tok-123456" not in pipe.api.get("/api/v1/environments").text
+    assert (env["repository"], env["default"]) == ("acme/proj", False)
+    assert pipe.api.get(f"{base}/production/secrets", role="viewer").json() == {"secrets": ["DEPLOY_TOKEN"]}
+    assert pipe.api.get(f"{base}/production/variables", role="viewer").json() == {"variables": {"REGION": "eu-west"}}
+    assert "tok-123456" not in pipe.api.get(base).text
     assert "tok-123456" not in pipe.api.get("/api/v1/audit").text
-    bad = pipe.api.request("PUT", "/api/v1/environments/production", json={"wait_timer": -1})
+    bad = pipe.api.request("PUT", f"{base}/production", json={"wait_timer": -1})
     assert bad.status_code == 422
-    assert pipe.api.request("DELETE", "/api/v1/environments/production").status_code == 204
-    assert pipe.api.get("/api/v1/environments/production").status_code == 404
+    assert pipe.api.request("DELETE", f"{base}/production/variables/REGION").status_code == 204
+    assert pipe.api.get(f"{base}/production/variables").json() == {"variables": {}}
+    assert pipe.api.request("DELETE", f"{base}/production").status_code == 204
+    gone = pipe.api.get(f"{base}/production")
+    assert gone.status_code == 404 and gone.json()["error"] == "environment production not found in acme/proj"
+    unknown = pipe.api.get("/api/v1/repos/acme/nope/environments")
+    assert unknown.status_code == 404 and unknown.json()["error"] == "repository acme/nope not found"
+
+
+def test_two_repositories_have_their_own_production_and_both_see_the_defaults(pipe: Any, tmp_path: Any) -> None:
+    (tmp_path / "other").mkdir()
+    pipe.api.post("/api/v1/repos", json={"name": "acme/other", "source": str(tmp_path / "other")})
+    other = "/api/v1/repos/acme/other/environments"
+    assert pipe.api.request("PUT", f"{other}/production", json={"reviewers": ["someone-else"]}).status_code == 200
+    pipe.api.request("PUT", f"{other}/production/secrets/DEPLOY_TOKEN", json={"value": "other-token"})
+    pipe.api.request("PUT", "/api/v1/environments/staging", json={"wait_timer": 3})  # a server-wide default
+    mine = pipe.api.get("/api/v1/repos/acme/proj/environments", role="viewer").json()
+    theirs = pipe.api.get(other, role="viewer").json()
+    assert [(e["name"], e["reviewers"]) for e in mine["environments"]] == [("production", ["deployer-user"])]
+    assert [(e["name"], e["reviewers"]) for e in theirs["environments"]] == [("production", ["someone-else"])]
+    assert mine["total_count"] == 1
+    assert [(e["name"], e["default"], e["repository"]) for e in mine["defaults"]] == [("staging", True, None)]
+    assert [e["name"] for e in pipe.api.get("/api/v1/environments").json()["environments"]] == ["staging"]
+    # deleting one repository's environment leaves the other's alone
+    assert pipe.api.request("DELETE", f"{other}/production").status_code == 204
+    assert pipe.api.get("/api/v1/repos/acme/proj/environments/production").json()["secrets"] == ["DEPLOY_TOKEN"]
+    [put] = [e for e in pipe.api.get("/api/v1/audit?action=environment.put").json()["entries"]
+             if e["detail"]["repository"] == "acme/other"]  # fmt: skip
+    assert put["target"] == "acme/other environment production"
+    [secret] = pipe.api.get("/api/v1/audit?action=secret.put").json()["entries"][:1]
+    assert secret["target"] == "acme/other environment production/DEPLOY_TOKEN" and "other-token" not in str(secret)
 
 
 def test_a_job_seen_waiting_is_already_counted_in_the_waiting_gauge(pipe: Any, monkeypatch: pytest.MonkeyPatch) -> None:

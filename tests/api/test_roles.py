@@ -2,7 +2,10 @@
 
 Roles are cumulative: viewer reads; developer also runs, cancels and re-runs;
 deployer also approves deployments; admin also manages repositories, tokens,
-environments, secrets and variables. The table below must list every route
+environments (a repository's and the server-wide defaults), secrets and variables.
+The environments, secrets and variables the environment routes name exist,
+so there an allowed role must get a success (not, say, a 404 from a route
+that looked in the wrong repository). The table below must list every route
 of the OpenAPI schema (a test checks it), so a new route cannot skip this.
 """
 
@@ -44,6 +47,16 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/approvals/{approval_id}", "read", None),
     ("POST", "/api/v1/approvals/{approval_id}", "approve", {"decision": "approve", "comment": "ok"}),
     ("GET", "/api/v1/audit", "read", None),
+    ("GET", "/api/v1/repos/{owner}/{name}/environments", "read", None),
+    ("GET", "/api/v1/repos/{owner}/{name}/environments/{environment}", "read", None),
+    ("PUT", "/api/v1/repos/{owner}/{name}/environments/{environment}", "admin", {"reviewers": ["alice"]}),
+    ("DELETE", "/api/v1/repos/{owner}/{name}/environments/{environment}", "admin", None),
+    ("GET", "/api/v1/repos/{owner}/{name}/environments/{environment}/secrets", "read", None),
+    ("PUT", "/api/v1/repos/{owner}/{name}/environments/{environment}/secrets/{secret}", "admin", {"value": "v"}),
+    ("DELETE", "/api/v1/repos/{owner}/{name}/environments/{environment}/secrets/{secret}", "admin", None),
+    ("GET", "/api/v1/repos/{owner}/{name}/environments/{environment}/variables", "read", None),
+    ("PUT", "/api/v1/repos/{owner}/{name}/environments/{environment}/variables/{variable}", "admin", {"value": "v"}),
+    ("DELETE", "/api/v1/repos/{owner}/{name}/environments/{environment}/variables/{variable}", "admin", None),
     ("GET", "/api/v1/environments", "read", None),
     ("GET", "/api/v1/environments/{name}", "read", None),
     ("PUT", "/api/v1/environments/{name}", "admin", {"reviewers": ["alice"]}),
@@ -51,6 +64,7 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("PUT", "/api/v1/environments/{name}/secrets/{secret}", "admin", {"value": "v"}),
     ("DELETE", "/api/v1/environments/{name}/secrets/{secret}", "admin", None),
     ("PUT", "/api/v1/environments/{name}/variables/{variable}", "admin", {"value": "v"}),
+    ("DELETE", "/api/v1/environments/{name}/variables/{variable}", "admin", None),
     ("GET", "/api/v1/tokens", "admin", None),
     ("POST", "/api/v1/tokens", "admin", {"role": "viewer", "name": "new-one"}),
     ("DELETE", "/api/v1/tokens/{token_id}", "admin", None),
@@ -64,7 +78,8 @@ ROUTES: list[tuple[str, str, str, Any]] = [
 
 VALUES = {
     "{owner}/{name}": "acme/proj", "{run_id}": "1", "{job_id}": "1", "{approval_id}": "1", "{token_id}": "1",
-    "{name}": "staging", "{secret}": "API_KEY", "{variable}": "LEVEL", "{analysis_id}": "1", "{deployment_id}": "1",
+    "{name}": "staging", "{environment}": "production", "{secret}": "API_KEY", "{variable}": "LEVEL",
+    "{analysis_id}": "1", "{deployment_id}": "1",
 }  # fmt: skip
 
 
@@ -77,8 +92,12 @@ def concrete(path: str) -> str:
 @pytest.fixture
 def populated(api: Any, tmp_path: Path) -> Any:
     (tmp_path / "src").mkdir()
-    api.server.add_repo("acme/proj", str(tmp_path / "src"))
-    api.server.sstore.put_environment("staging", EnvironmentRules())
+    repo = api.server.add_repo("acme/proj", str(tmp_path / "src"))
+    api.server.sstore.put_environment("staging", EnvironmentRules())  # a server-wide default
+    api.server.sstore.put_environment("production", EnvironmentRules(), repo_id=repo.id)  # acme/proj's
+    for scope in (api.server.scope_of(environment="staging"), api.server.scope_of(repo, "production")):
+        api.server.put_secret(scope, "API_KEY", "s", actor="test")
+        api.server.put_variable(scope, "LEVEL", "v", actor="test")
     return api
 
 
@@ -96,6 +115,8 @@ def test_each_role_is_allowed_or_denied_on_each_route(populated: Any, route: tup
         assert response.status_code == 401, response.text
     elif RANK[role] >= NEEDS[permission]:
         assert response.status_code not in (401, 403), f"{role} denied: {response.text}"
+        if "/environments" in path:
+            assert response.status_code < 300, response.text
     else:
         assert response.status_code == 403, f"{role} let through: {response.status_code} {response.text}"
         assert permission in response.json()["error"]

@@ -126,7 +126,7 @@ def test_ping_is_acknowledged(pipe: Any) -> None:
     assert response.status_code == 202
 
 
-def test_a_pull_request_runs_on_its_merge_ref_with_the_head_commit(pipe: Any, h: Any) -> None:
+def test_a_pull_request_runs_on_its_merge_commit_under_its_merge_ref(pipe: Any, h: Any) -> None:
     h.git(pipe.root, "checkout", "-q", "-b", "feature")
     head = h.commit(pipe.root, {"app.txt": "change"})
     payload = {
@@ -139,7 +139,11 @@ def test_a_pull_request_runs_on_its_merge_ref_with_the_head_commit(pipe: Any, h:
     response = pipe.send(payload, event="pull_request")
     assert response.status_code == 201
     run = pipe.server.store.get_run(response.json()["runs"][0])
-    assert (run.event, run.ref, run.sha) == ("pull_request", "refs/pull/7/merge", head)
+    assert (run.event, run.ref) == ("pull_request", "refs/pull/7/merge")
+    mirror = pipe.server.mirrors.get(pipe.server.sstore.get_repo("acme/proj").id, str(pipe.root)).path
+    parents = h.git(pipe.root, "--git-dir", str(mirror), "rev-parse", f"{run.sha}^1", f"{run.sha}^2").split()
+    assert parents == [pipe.head, head]
+    assert pipe.server.sstore.queue_entry(run.id).payload == payload  # github.event: as GitHub sent it
 
 
 def test_an_invalid_workflow_file_does_not_block_the_valid_ones(pipe: Any, h: Any) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
+from pheme.errors import StorageError
 from pheme.storage import Store, open_store
 from pheme.storage._migrate import alembic_config
 from pheme.storage._orm import VERSION_TABLE, load_all_tables
@@ -92,3 +94,72 @@ def test_concurrent_first_opens_migrate_once(db_url: str) -> None:
     assert numbers == [1, 2, 3, 4]
     for s in stores:
         s.close()
+
+
+def test_server_wide_environments_become_defaults_with_their_secrets_intact(db_url: str) -> None:
+    """A database at 0004 (environments server-wide) upgraded: nothing stored is lost, secrets stay sealed."""
+    from sqlalchemy import insert, select
+    from sqlalchemy.exc import IntegrityError
+
+    from pheme.core.runs import utc_now
+    from pheme.core.server import EnvironmentRules
+    from pheme.services.secretbox import SecretBox
+    from pheme.storage._server import environments_t, repos_t, values_t
+    from pheme.storage.server import ServerStore
+
+    box = SecretBox(b"server-key")
+    sealed = box.seal("tok-123456")
+    rules = {"reviewers": ["alice"], "reviewer_roles": ["admin"], "prevent_self_review": True, "wait_timer": 5,
+             "branches": ["main"]}  # fmt: skip
+    engine = create_engine(db_url)
+    cfg = alembic_config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0004_deployments")
+        with engine.begin() as conn:  # the 0004 schema's columns only (no repo_id yet)
+            now = utc_now()
+            repo_id = conn.execute(
+                insert(repos_t).values(name="acme/proj", source="/src", created_at=now).returning(repos_t.c.id)
+            ).scalar_one()
+            conn.execute(insert(environments_t).values(name="production", url="https://example.com", rules=rules,
+                                                       updated_at=now))  # fmt: skip
+            for kind, scope, name, value in (("secret", "env:production", "DEPLOY_TOKEN", sealed),
+                                             ("variable", "env:production", "REGION", b"eu-west"),
+                                             ("secret", f"repo:{repo_id}", "REPO_TOKEN", sealed),
+                                             ("secret", "global", "SHARED", sealed)):  # fmt: skip
+                conn.execute(insert(values_t).values(kind=kind, scope=scope, name=name, value=value, updated_at=now))
+            before = sorted(tuple(r) for r in conn.execute(select(values_t.c.kind, values_t.c.scope, values_t.c.name,
+                                                                   values_t.c.value)))  # fmt: skip
+    finally:
+        engine.dispose()
+
+    with open_store(db_url) as store:
+        server = ServerStore(store)
+        [env] = server.list_environments(all_repos=True)
+        assert env.is_default and env.rules == EnvironmentRules.from_json(rules) and env.url == "https://example.com"
+        assert (env.secret_names, dict(env.variables)) == (("DEPLOY_TOKEN",), {"REGION": "eu-west"})
+        found = server.find_environment(repo_id, "production")  # the default applies to the repository
+        assert found is not None and found.id == env.id
+        assert box.open(server.values("secret", found.scope)["DEPLOY_TOKEN"]) == "tok-123456"
+        with store._conn(write=False) as conn:
+            after = sorted(tuple(r) for r in conn.execute(select(values_t.c.kind, values_t.c.scope, values_t.c.name,
+                                                                  values_t.c.value)))  # fmt: skip
+        assert [(k, s, n, bytes(v)) for k, s, n, v in after] == [(k, s, n, bytes(v)) for k, s, n, v in before]
+        # now the repository may have its own production beside the default, but never a second default
+        server.put_environment("production", EnvironmentRules(), repo_id=repo_id)
+        assert len(server.list_environments(all_repos=True)) == 2
+        with pytest.raises((IntegrityError, StorageError)), store._conn(write=True) as conn:
+            conn.execute(insert(environments_t).values(name="production", rules={}, updated_at=utc_now()))
+
+    # and back: the old schema keeps the defaults (a repository's environments have no place there)
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004_deployments")
+        with engine.connect() as conn:
+            assert [r.name for r in conn.execute(select(environments_t.c.name))] == ["production"]
+            assert len(conn.execute(select(values_t.c.id)).all()) == 4
+    finally:
+        engine.dispose()

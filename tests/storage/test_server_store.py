@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pheme.core.runs import Conclusion, Status
-from pheme.core.server import EnvironmentRules, Role
+from pheme.core.server import EnvironmentRules, Role, value_scope
 from pheme.errors import UsageError
 from pheme.storage import NotFoundError, Store
 from pheme.storage.server import NewRun, ServerStore
@@ -128,6 +128,97 @@ def test_environments_values_and_audit(server_store: ServerStore) -> None:
     server_store.audit("bob", "run.cancel", "run 2")
     assert [a.action for a in server_store.list_audit()] == ["run.cancel", "approval.approve"]
     assert server_store.list_audit(before_id=first.id + 1, limit=1)[0].detail == {"comment": "ok"}
+
+
+def test_environments_belong_to_a_repository_and_defaults_fill_in(server_store: ServerStore) -> None:
+    a = server_store.add_repo("acme/a", "/a", webhook_secret=None, github_token_env=None)
+    b = server_store.add_repo("acme/b", "/b", webhook_secret=None, github_token_env=None)
+    c = server_store.add_repo("acme/c", "/c", webhook_secret=None, github_token_env=None)
+    server_store.put_environment("production", EnvironmentRules(reviewers=("alice",)), repo_id=a.id)
+    server_store.put_environment("production", EnvironmentRules(reviewers=("bob",)), repo_id=b.id)
+    server_store.put_environment("production", EnvironmentRules(reviewer_roles=("admin",)))  # the default
+    server_store.put_environment("production", EnvironmentRules(reviewers=("bob", "dave")), repo_id=b.id)  # replaced
+    server_store.put_value("secret", value_scope(a.id, "production"), "TOKEN", b"\x01a")
+    server_store.put_value("secret", value_scope(b.id, "production"), "TOKEN", b"\x01b")
+    server_store.put_value("variable", value_scope(None, "production"), "REGION", b"eu")
+    got_a = server_store.get_environment("production", repo_id=a.id)
+    assert (got_a.repository, got_a.rules.reviewers, got_a.secret_names, dict(got_a.variables)) == (
+        "acme/a", ("alice",), ("TOKEN",), {}
+    )
+    assert server_store.get_environment("production", repo_id=b.id).rules.reviewers == ("bob", "dave")
+    default = server_store.get_environment("production")
+    assert default.is_default and default.repository is None and default.variables == {"REGION": "eu"}
+    with pytest.raises(NotFoundError, match="environment staging not found in acme/a"):
+        server_store.get_environment("staging", repo_id=a.id)
+    # what a job gets: the repository's own, else the default, else nothing
+    found = {r.name: server_store.find_environment(r.id, "production") for r in (a, b, c)}
+    assert {k: (v.repository, v.rules.reviewers) for k, v in found.items() if v} == {
+        "acme/a": ("acme/a", ("alice",)), "acme/b": ("acme/b", ("bob", "dave")), "acme/c": (None, ()),
+    }  # fmt: skip
+    assert server_store.find_environment(c.id, "staging") is None
+    assert [(e.repository, e.name) for e in server_store.list_environments(a.id)] == [("acme/a", "production")]
+    assert [e.repository for e in server_store.list_environments()] == [None]
+    everything = server_store.list_environments(all_repos=True)
+    assert [(e.repository, e.secret_names) for e in everything] == [
+        (None, ()), ("acme/a", ("TOKEN",)), ("acme/b", ("TOKEN",)),
+    ]  # fmt: skip
+    server_store.delete_environment("production", repo_id=a.id)
+    assert server_store.values("secret", value_scope(a.id, "production")) == {}
+    assert server_store.find_environment(a.id, "production") == default  # the default applies again
+    assert server_store.values("secret", value_scope(b.id, "production")) == {"TOKEN": b"\x01b"}
+    with pytest.raises(NotFoundError, match="environment production not found in acme/a"):
+        server_store.delete_environment("production", repo_id=a.id)
+    with pytest.raises(NotFoundError, match="repository 999 not found"):
+        server_store.put_environment("production", EnvironmentRules(), repo_id=999)
+
+
+def test_concurrent_puts_of_a_new_environment_leave_one(server_store: ServerStore) -> None:
+    repo = server_store.add_repo("acme/a", "/a", webhook_secret=None, github_token_env=None)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def put(i: int) -> None:
+        barrier.wait()
+        try:
+            for repo_id in (repo.id, None):
+                server_store.put_environment("production", EnvironmentRules(wait_timer=i), repo_id=repo_id)
+        except BaseException as exc:  # pragma: no cover - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [e.repository for e in server_store.list_environments(all_repos=True)] == [None, "acme/a"]
+
+
+def test_deleting_a_repository_deletes_its_environments_and_all_its_values(server_store: ServerStore) -> None:
+    a = server_store.add_repo("acme/a", "/a", webhook_secret=None, github_token_env=None)
+    b = server_store.add_repo("acme/b", "/b", webhook_secret=None, github_token_env=None)
+    for repo in (a, b):
+        server_store.put_environment("production", EnvironmentRules(), repo_id=repo.id)
+        server_store.put_value("secret", value_scope(repo.id, "production"), "TOKEN", b"\x01")
+        server_store.put_value("secret", value_scope(repo.id), "TOKEN", b"\x01")
+    server_store.put_environment("production", EnvironmentRules())
+    server_store.put_value("secret", value_scope(None, "production"), "TOKEN", b"\x01")
+    server_store.delete_repo("acme/a")
+    assert [e.repository for e in server_store.list_environments(all_repos=True)] == [None, "acme/b"]
+    assert server_store.values("secret", value_scope(a.id)) == {}
+    assert server_store.values("secret", value_scope(a.id, "production")) == {}
+    for scope in (value_scope(b.id), value_scope(b.id, "production"), value_scope(None, "production")):
+        assert server_store.values("secret", scope) == {"TOKEN": b"\x01"}
+
+
+def test_approvals_name_their_runs_repository(server_store: ServerStore) -> None:
+    repo = server_store.add_repo("acme/proj", "/src", webhook_secret=None, github_token_env=None)
+    [run_id] = server_store.enqueue([_new(repo.id)]).run_ids
+    approval = server_store.add_approval(run_id, "deploy", "deploy", "production", "bob")
+    assert (approval.repo_id, approval.repository) == (repo.id, "acme/proj")
+    assert [a.repository for a in server_store.list_approvals(state="pending")] == ["acme/proj"]
+    decided = server_store.decide_approval(approval.id, "approved", "alice", None)
+    assert decided is not None and decided.repository == "acme/proj"
 
 
 def test_run_listing_filters_by_repo_and_status_and_pages(server_store: ServerStore) -> None:

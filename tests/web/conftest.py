@@ -201,13 +201,13 @@ jobs:
 
 @pytest.fixture
 def pipeline(ui_factory: Any, tmp_path: Path) -> Ui:
-    """A server whose executor runs, with ``acme/proj`` (the RELEASE workflow) and a
+    """A server whose executor runs, with ``acme/proj`` (the RELEASE workflow) and its
     protected ``production`` environment reviewed by deployers."""
     ui = ui_factory(workers=True)
     root = make_repo(tmp_path / "proj", {".github/workflows/release.yml": RELEASE})
-    ui.server.add_repo("acme/proj", str(root), webhook_secret=WEBHOOK_SECRET)
+    repo = ui.server.add_repo("acme/proj", str(root), webhook_secret=WEBHOOK_SECRET)
     ui.server.put_environment("production", EnvironmentRules(reviewer_roles=("deployer", "admin"),
-                                                             prevent_self_review=True), None, actor="test")  # fmt: skip
+                                                             prevent_self_review=True), None, actor="test", repo=repo)  # fmt: skip
     ui.root = root
     return ui
 

@@ -171,11 +171,29 @@ def test_the_dispatch_form_lists_inputs_and_starts_a_run(pipeline: Any) -> None:
 
 def test_environments_show_rules_and_pending_reviews_without_secret_values(waiting: Any) -> None:
     ui, run_id, _ = waiting
-    ui.server.put_secret(ui.server.scope_of(environment="production"), "DEPLOY_TOKEN", "tok-123456", actor="test")
+    repo = ui.server.sstore.get_repo("acme/proj")
+    ui.server.put_secret(ui.server.scope_of(repo, "production"), "DEPLOY_TOKEN", "tok-123456", actor="test")
     page = ui.as_("viewer").get("/environments").text
     assert "production" in page and "deployer, admin" in page and "prevented" in page
     assert "DEPLOY_TOKEN" in page and "tok-123456" not in page
-    assert f'href="/runs/{run_id}"' in page
+    pending = re.search(r'<ul class="pending">(.*?)</ul>', page, re.S)
+    assert pending and f'href="/runs/{run_id}"' in pending.group(1) and "acme/proj" in pending.group(1)
+
+
+def test_environments_are_listed_per_repository_with_the_server_wide_defaults_apart(ui: Any, tmp_path: Any) -> None:
+    from pheme.core.server import EnvironmentRules
+
+    for name, reviewer in (("acme/web", "alice"), ("acme/api", "bob")):
+        (tmp_path / name).mkdir(parents=True)
+        repo = ui.server.add_repo(name, str(tmp_path / name))
+        ui.server.put_environment("production", EnvironmentRules(reviewers=(reviewer,)), None, actor="t", repo=repo)
+    ui.server.put_environment("production", EnvironmentRules(wait_timer=7), None, actor="t")
+    page = ui.as_("viewer").get("/environments").text
+    sections = dict(re.findall(r'<section class="repo-envs" data-repository="([^"]*)">(.*?)</section>', page, re.S))
+    assert list(sections) == ["acme/api", "acme/web", ""]
+    assert "bob" in sections["acme/api"] and "alice" not in sections["acme/api"]
+    assert "alice" in sections["acme/web"] and "bob" not in sections["acme/web"]
+    assert "Server-wide defaults" in sections[""] and "7 s" in sections[""]
 
 
 def test_unknown_runs_and_jobs_are_404_pages(ui: Any) -> None:
@@ -223,3 +241,23 @@ def test_the_dora_page_shows_the_four_metrics_per_service(ui: Any) -> None:
     row = re.search(r"<tbody>(.*?)</tbody>", page, re.S)
     assert row and "api" in row.group(1) and "production" in row.group(1)
     assert "50%" in row.group(1)  # one of the two finished deployments failed
+
+
+def test_the_dispatch_form_offers_the_repositorys_environments_and_the_defaults(ui: Any, tmp_path: Any) -> None:
+    from tests.web.conftest import make_repo
+
+    from pheme.core.server import EnvironmentRules
+
+    workflow = ("name: Ship\non:\n  workflow_dispatch:\n    inputs:\n      target:\n        type: environment\n"
+                "jobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo hi\n")  # fmt: skip
+    repos = {}
+    for name in ("acme/web", "acme/api"):
+        root = make_repo(tmp_path / name, {".github/workflows/ship.yml": workflow})
+        repos[name] = ui.server.add_repo(name, str(root))
+    ui.server.put_environment("web-prod", EnvironmentRules(), None, actor="t", repo=repos["acme/web"])
+    ui.server.put_environment("api-prod", EnvironmentRules(), None, actor="t", repo=repos["acme/api"])
+    ui.server.put_environment("staging", EnvironmentRules(), None, actor="t")
+    page = ui.as_("developer").get("/dispatch?repo=acme/web&ref=main").text
+    select = re.search(r'<select[^>]*name="input.target".*?</select>', page, re.S)
+    assert select, page
+    assert re.findall(r'<option value="([^"]+)"', select.group(0)) == ["staging", "web-prod"]

@@ -20,9 +20,15 @@ COMMAND_MODULES = (
     "actions_cmd",
     "artifacts_cmd",
     "server_cmd",
+    "env_cmd",
     "deploy_cmd",
     "monitoring_cmd",
 )
+
+# The modules of the commands whose start-up time users feel (``pheme run`` before
+# its first step): only that module is registered when one of them is invoked.
+# tests/cli/test_app.py checks each really defines its command.
+HOT_COMMANDS = {"run": "run_cmd", "validate": "validate", "list": "list_cmd", "eval": "eval_cmd"}
 
 
 def _version_callback(value: bool) -> None:
@@ -31,7 +37,8 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit(0)
 
 
-def build_app() -> typer.Typer:
+def build_app(command: str | None = None) -> typer.Typer:
+    """The application; with ``command`` one of :data:`HOT_COMMANDS`, only its module."""
     from pheme.cli._typer_fast import install
 
     install()  # no pydantic for parameters that need no conversion (see _typer_fast)
@@ -52,7 +59,8 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Pheme: run your GitHub Actions pipeline locally, deploy it and watch it."""
 
-    for name in COMMAND_MODULES:
+    hot = HOT_COMMANDS.get(command or "")
+    for name in (hot,) if hot else COMMAND_MODULES:
         module = importlib.import_module(f"pheme.cli.{name}")
         module.register(app)
     return app
@@ -65,7 +73,7 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def run(args: list[str]) -> None:
-    app = build_app()
+    app = build_app(args[0] if args else None)
     try:
         app(args=args, prog_name="pheme", standalone_mode=True)
     except PhemeError as exc:

@@ -151,6 +151,7 @@ class JobRun:
         self.temp = os.path.join(self.dir, "temp")
         self.file_commands_dir = os.path.join(self.dir, "file_commands")
         self._file_ids = 0
+        self._free_files: dict[str, list[str]] = {}
         self.process_groups: list[int] = []
         self.global_env: dict[str, str] = dict(self.scope.workflow_env)
         self._prepend_path: list[str] = []
@@ -188,6 +189,38 @@ class JobRun:
     def next_file_id(self) -> int:
         self._file_ids += 1
         return self._file_ids
+
+    def acquire_file_commands(self, kinds: tuple[tuple[str, str], ...]) -> dict[str, str]:
+        """One empty file per file command (``GITHUB_OUTPUT`` ...) for a step.
+
+        A file a step left empty is handed to the next step instead of being
+        unlinked and created again: creating five files per step cost more than
+        the step itself on some filesystems. The next step sees an empty file,
+        as it would a new one.
+        """
+        files: dict[str, str] = {}
+        for var, kind in kinds:
+            free = self._free_files.get(var)
+            if free:
+                files[var] = free.pop()
+                continue
+            path = os.path.join(self.file_commands_dir, f"{kind}_{self.next_file_id()}")
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+            files[var] = path
+        return files
+
+    def release_file_commands(self, files: Mapping[str, str]) -> None:
+        """Keep the files left empty for the next step; remove the others."""
+        for var, path in files.items():
+            try:
+                empty = os.stat(path).st_size == 0
+            except OSError:
+                continue
+            if empty:
+                self._free_files.setdefault(var, []).append(path)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
     def set_env(self, values: Mapping[str, str]) -> None:
         self.global_env.update(values)

@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,8 @@ from pheme.errors import (
     PlanningError,
     WorkflowError,
 )
-from pheme.execution._expr import EvalContext, evaluate_condition, evaluate_raw, render, to_string
+from pheme.execution._concurrency import ConcurrencyGroups, GroupTicket
+from pheme.execution._expr import EvalContext, evaluate_condition, evaluate_raw, render, to_string, truthy
 from pheme.execution._job import (
     JobRun,
     JobScope,
@@ -65,6 +66,8 @@ from pheme.execution.events import (
     Annotation,
     Conclusion,
     JobFinished,
+    JobGroupAcquired,
+    JobPending,
     JobRef,
     LogLines,
     RunFinished,
@@ -137,6 +140,8 @@ class _Run:
         self.reported: list[tuple[tuple[int, ...], JobResult]] = []
         self.shared: RunShared | None = None
         self.load_workflow: WorkflowLoader = request.load_workflow or default_loader(request.workspace)
+        groups = request.concurrency_groups
+        self.groups = groups if groups is not None else ConcurrencyGroups()
 
     # -- setup -----------------------------------------------------------------
     def prepare(self) -> RunShared:
@@ -223,6 +228,7 @@ class _Scope:
         name_prefix: str = "",
         report_id: str | None = None,
         position: tuple[int, ...] = (),
+        held: Mapping[str, str] | None = None,
     ) -> None:
         self.run = run
         self.workflow = workflow
@@ -235,6 +241,10 @@ class _Scope:
         self.name_prefix = name_prefix
         self.report_id = report_id
         self.position = position
+        # Concurrency groups (case-folded) held by the jobs that called this workflow -> the
+        # caller's key: a job of ours entering one of them would wait forever.
+        self.held: dict[str, str] = dict(held or {})
+        self.tickets: dict[str, GroupTicket] = {}  # job key -> its group, while it runs
         self.order = {jid: i for i, jid in enumerate(workflow.jobs)}
         self.results: dict[str, list[JobResult]] = {}
         self.done: dict[str, asyncio.Event] = {}
@@ -462,16 +472,52 @@ class _Scope:
         cancel = siblings[index]
         key, name = self._names(job, combo, needs)
         ref = JobRef(key=key, job_id=self.job_id_of(job), name=name, matrix=combo)
+        ticket: GroupTicket | None = None
+        try:
+            entered = await self._enter_group(job, ref, combo, strategy, needs, cancel, approved_cancelled)
+            if isinstance(entered, JobResult):  # ended before it could start
+                self.finish(job, entered, index)
+                result: JobResult | None = entered
+            else:
+                ticket = entered
+                if ticket is not None:
+                    self.tickets[ref.key] = ticket
+                result = await self._start(
+                    job, ref, combo, strategy, needs, cancel, index, limit, approved_cancelled
+                )
+        finally:
+            if ticket is not None:
+                self.tickets.pop(ref.key, None)
+                ticket.leave()
+        if result is not None and result.conclusion == "failure" and fail_fast and combo is not None:
+            for other in siblings:
+                if other is not cancel:
+                    other.set()
+
+    async def _start(
+        self,
+        job: Job,
+        ref: JobRef,
+        combo: dict[str, Any] | None,
+        strategy: dict[str, Any],
+        needs: Mapping[str, Any],
+        cancel: asyncio.Event,
+        index: int,
+        limit: asyncio.Semaphore,
+        approved_cancelled: bool,
+    ) -> JobResult | None:
+        """Run one job instance (its gate, a slot, the job); None when it ended without a result."""
+        key, name = ref.key, ref.name
         if job.uses:
             async with limit:
                 if self.cancel.is_set() and not approved_cancelled:
                     cancel.set()
                 if cancel.is_set():
                     self._cancelled_before_start(job, ref, combo, index)
-                    return
+                    return None
                 self.active.add(cancel)
                 try:
-                    result = await self._call(job, ref, combo, strategy, needs, cancel, index)
+                    return await self._call(job, ref, combo, strategy, needs, cancel, index)
                 finally:
                     self.active.discard(cancel)
         else:
@@ -482,7 +528,10 @@ class _Scope:
                 and not cancel.is_set()
                 and not (self.cancel.is_set() and not approved_cancelled)
             ):
-                gate = await self._gate(job, ref, needs, combo)
+                gate = await _unless(cancel, self._gate(job, ref, needs, combo))
+                if gate is None:  # the job was cancelled while its gate was pending
+                    self._cancelled_before_start(job, ref, combo, index)
+                    return None
                 if gate.decision == "rejected":
                     message = gate.reason or f"job '{job.id}' was rejected"
                     self.fail_lines(ref, [message])
@@ -501,7 +550,7 @@ class _Scope:
                         JobResult(key, ref.job_id, name, combo, "failure", started=False, reason="rejected"),
                         index,
                     )
-                    return
+                    return None
                 shared, scope = self._scoped(gate, scope)
             async with limit, self.run.slots:
                 # A job approved after the run was cancelled (``if: always()``) runs;
@@ -510,7 +559,7 @@ class _Scope:
                     cancel.set()
                 if cancel.is_set():
                     self._cancelled_before_start(job, ref, combo, index)
-                    return
+                    return None
                 self.active.add(cancel)
                 try:
                     run = JobRun(
@@ -527,10 +576,105 @@ class _Scope:
                 finally:
                     self.active.discard(cancel)
             self.finish(job, result, index)
-        if result.conclusion == "failure" and fail_fast and combo is not None:
-            for other in siblings:
-                if other is not cancel:
-                    other.set()
+            return result
+
+    # -- concurrency groups ----------------------------------------------------
+    async def _enter_group(
+        self,
+        job: Job,
+        ref: JobRef,
+        combo: dict[str, Any] | None,
+        strategy: Mapping[str, Any],
+        needs: Mapping[str, Any],
+        cancel: asyncio.Event,
+        approved_cancelled: bool,
+    ) -> GroupTicket | JobResult | None:
+        """Hold the job's ``concurrency`` group, waiting (pending) while another job holds it.
+
+        Returns the ticket to leave once the job is over, None when the job has
+        no group (or is cancelled already: it is reported as such later), or the
+        result of a job that ended here: its group did not evaluate, it would
+        deadlock with its caller, or it was cancelled while pending.
+        """
+        spec = job.concurrency
+        if spec is None:
+            return None
+        ctx = self.job_ctx(job, needs, "success", matrix=dict(combo or {}), strategy=dict(strategy))
+        try:
+            group = render(spec.group, ctx) if "${{" in spec.group else spec.group
+            raw = spec.cancel_in_progress
+            cancel_in_progress = truthy(evaluate_raw(raw, ctx)) if isinstance(raw, str) else bool(raw)
+        except ExpressionError as exc:
+            error: str | None = _concurrency_error(exc)
+        else:
+            error = None
+            if spec.queue == "max" and cancel_in_progress:
+                error = "'cancel-in-progress' cannot be true with 'queue: max'"
+        if error is not None:
+            pos = spec.pos if spec.pos.line else job.pos
+            where = f"{self.workflow.path}:{pos.line}:{pos.col}: " if pos.line else f"{self.workflow.path}: "
+            return self._ended(ref, combo, "failure", "invalid concurrency", where + error)
+        group = group.strip()
+        if not group:
+            return None
+        if self.cancel.is_set() and not approved_cancelled:
+            cancel.set()
+        if cancel.is_set():
+            return None
+        caller = self.held.get(group.casefold())
+        if caller is not None:
+            message = (
+                f"Canceling since a deadlock for concurrency group '{group}' was detected "
+                f"between '{caller}' and '{ref.key}'"
+            )
+            return self._ended(ref, combo, "cancelled", "concurrency deadlock", message)
+
+        def cancel_job(message: str) -> None:
+            self.fail_lines(ref, [message])
+            cancel.set()
+
+        label = f"{ref.name} in run {self.request.run_id}"
+        ticket = self.run.groups.join(
+            group, cancel_in_progress=cancel_in_progress, label=label, cancel_job=cancel_job, queue=spec.queue
+        )
+        if ticket.holding:
+            return ticket
+        if ticket.cancelled:  # the group's queue is full (the reason is in its log)
+            return self._ended(ref, combo, "cancelled", "cancelled", None)
+        holder = ticket.holder
+        held_by = f" ({holder.label})" if holder is not None else ""
+        self.observer(
+            LogLines(job=ref, lines=[f"Waiting for a running job of concurrency group '{group}'{held_by}"])
+        )
+        self.observer(JobPending(job=ref, group=group, at=now()))
+        self.active.add(cancel)  # cancelling the run ends the wait
+        try:
+            got = await ticket.wait(cancel)
+        except BaseException:
+            ticket.leave()
+            raise
+        finally:
+            self.active.discard(cancel)
+        if not got:
+            return self._ended(ref, combo, "cancelled", "cancelled", None)
+        self.observer(JobGroupAcquired(job=ref, group=group, at=now()))
+        return ticket
+
+    def _ended(
+        self, ref: JobRef, combo: dict[str, Any] | None, conclusion: Conclusion, reason: str, error: str | None
+    ) -> JobResult:
+        """Report a job instance that ends without starting (the caller records the result)."""
+        if error:
+            self.fail_lines(ref, [error])
+        self.observer(
+            JobFinished(job=ref, conclusion=conclusion, outputs={}, at=now(), started=False, reason=reason)
+        )
+        return JobResult(ref.key, ref.job_id, ref.name, combo, conclusion, started=False, reason=reason)
+
+    def _held_by(self, ref: JobRef) -> dict[str, str]:
+        """The groups a workflow called by ``ref`` must not enter: its callers' and ``ref``'s own."""
+        ticket = self.tickets.get(ref.key)
+        return {**self.held, ticket.key: ref.key} if ticket is not None else dict(self.held)
 
     # -- reusable workflows ----------------------------------------------------
     async def _call(
@@ -607,6 +751,7 @@ class _Scope:
             name_prefix=f"{ref.name} / ",
             report_id=self.job_id_of(job),
             position=(*self.position, self.order.get(job.id, 0), index),
+            held=self._held_by(ref),
         )
         await child.run_all(selected)
         every = [r for rs in child.results.values() for r in rs]
@@ -706,6 +851,29 @@ def evaluate_template(value: Any, ctx: EvalContext) -> Any:
                 items.append(evaluated)
         return items
     return evaluate_raw(value, ctx)
+
+
+async def _unless(cancel: asyncio.Event, work: Awaitable[JobGate]) -> JobGate | None:
+    """``work``'s result, or None once ``cancel`` is set first (``work`` is then cancelled)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if cancel.is_set() and (current is None or not current.cancelling()):
+            return None
+        raise
+
+
+def _concurrency_error(exc: ExpressionError) -> str:
+    return f"Error when evaluating 'concurrency': {exc.full_message()}"
 
 
 def _github_light(req: RunRequest) -> dict[str, Any]:

@@ -9,7 +9,6 @@ steps, the job summary) or kept on the step (outputs, state).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 from collections.abc import Mapping
@@ -149,11 +148,7 @@ class StepRun:
     # -- running ------------------------------------------------------------
     async def run_command(self, argv: list[str], *, cwd: str) -> int:
         job = self.job
-        files: dict[str, str] = {}
-        for var, kind in _FILE_KINDS:
-            path = os.path.join(job.file_commands_dir, f"{kind}_{job.next_file_id()}")
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
-            files[var] = path
+        files = job.acquire_file_commands(_FILE_KINDS)
         env = dict(self.env)
         env.update(files)
         processor = OutputProcessor(
@@ -184,9 +179,7 @@ class StepRun:
         except ExecutionError as exc:
             self.fail(str(exc))
         finally:
-            for path in files.values():
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+            job.release_file_commands(files)
         commands = processor.result
         if commands.env:
             job.set_env(commands.env)

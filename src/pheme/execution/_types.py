@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pheme.core.workflow.model import Environment, Workflow
+from pheme.execution._concurrency import ConcurrencyGroups
 from pheme.execution.events import Conclusion, JobRef
 
 if TYPE_CHECKING:
@@ -31,7 +32,10 @@ class JobGate:
     vars: Mapping[str, str] = field(default_factory=dict)
 
 
-# Awaited before each job instance takes a slot (the server's approvals and capacity).
+# Awaited before each job instance takes a slot (the server's approvals and capacity), after
+# the job got its concurrency group. It is cancelled (asyncio) when the job is cancelled while
+# it waits (a fail-fast sibling failed, a newer job of its group cancels it in progress), so
+# whatever it holds must be given back in ``finally``/``except CancelledError``.
 BeforeJob = Callable[[JobRef, Environment | None], Awaitable["JobGate | Literal['approved', 'rejected']"]]
 
 
@@ -51,6 +55,9 @@ class RunRequest:
     ``./.github/workflows/…`` from ``workspace`` and
     ``owner/repo/.github/workflows/…@ref`` from PHEME_ACTIONS_PATH, and
     parses it (a ``WorkflowError`` fails the calling job with its problems).
+    ``concurrency_groups`` holds the jobs' ``concurrency`` groups; runs given
+    the same object exclude each other's jobs (the server shares one per
+    repository); None gives the run groups of its own.
     """
 
     workflow: Workflow
@@ -79,6 +86,7 @@ class RunRequest:
     runner_name: str = "pheme"
     kill_grace_seconds: float = 5.0
     before_job: BeforeJob | None = None
+    concurrency_groups: ConcurrencyGroups | None = None
     load_workflow: Callable[[str], Workflow] | None = None
 
 

@@ -66,6 +66,27 @@ class JobStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class JobPending:
+    """A job instance waits for its ``concurrency`` group, held by another job
+    (GitHub shows it ``pending``). It is followed by :class:`JobGroupAcquired`
+    once the group is free, or by a ``JobFinished`` (``cancelled``) when a newer
+    job of the group replaces it or the run is cancelled meanwhile."""
+
+    job: JobRef
+    group: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobGroupAcquired:
+    """A pending job now holds its concurrency group and goes on (only after :class:`JobPending`)."""
+
+    job: JobRef
+    group: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class StepStarted:
     job: JobRef
     step: StepRef
@@ -192,7 +213,16 @@ class RunFinished:
 
 
 Event = (
-    RunStarted | JobStarted | StepStarted | LogLines | Annotation | StepFinished | JobFinished | RunFinished
+    RunStarted
+    | JobPending
+    | JobGroupAcquired
+    | JobStarted
+    | StepStarted
+    | LogLines
+    | Annotation
+    | StepFinished
+    | JobFinished
+    | RunFinished
 )
 
 

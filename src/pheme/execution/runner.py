@@ -43,6 +43,18 @@ Decisions worth knowing (GitHub semantics unless said otherwise):
 - ``::set-env``/``::add-path`` are disabled (the step fails) unless
   ``ACTIONS_ALLOW_UNSECURE_COMMANDS=true``, as on GitHub; ``::set-output`` and
   ``::save-state`` still work with GitHub's deprecation warning.
+- ``jobs.<id>.concurrency`` (group and ``cancel-in-progress`` evaluated per
+  instance with github/inputs/vars/needs/strategy/matrix): one job holds a
+  group (case-insensitive), a job arriving meanwhile waits (log line
+  "Waiting for a running job of concurrency group 'X' (...)", event
+  ``JobPending``) and replaces an older waiting one (which ends
+  ``cancelled``: "Canceling since a higher priority waiting request for 'X'
+  exists"); ``queue: max`` waits in line instead; ``cancel-in-progress``
+  cancels the holder like a run cancellation (its ``always()`` steps run).
+  The group is entered before ``before_job``, which is cancelled if the job
+  is cancelled while it waits. Groups span the runs given the same
+  ``RunRequest.concurrency_groups``; a called workflow's job entering a group
+  its caller holds is cancelled as a deadlock, as on GitHub.
 - All jobs share ``RunRequest.workspace``; each job gets its own RUNNER_TEMP
   under a per-run temporary directory that is removed after the run.
 """
@@ -51,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 
+from pheme.execution._concurrency import ConcurrencyGroups
 from pheme.execution._runner import execute, select_jobs
 from pheme.execution._steps import ActionResolver, OfflineActionResolver, StepImpl, StepRuntime
 from pheme.execution._types import BeforeJob, JobGate, JobResult, RunRequest, RunResult, StepResult
@@ -59,6 +72,7 @@ from pheme.execution.events import RunObserver
 __all__ = [
     "ActionResolver",
     "BeforeJob",
+    "ConcurrencyGroups",
     "JobGate",
     "JobResult",
     "OfflineActionResolver",

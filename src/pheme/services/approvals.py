@@ -4,7 +4,8 @@ Rules (GitHub's environment protection, with Pheme's users being token names):
 
 - The caller needs the ``deployer`` role (checked by the API) AND, when the
   environment lists ``reviewers`` or ``reviewer_roles``, to be one of the
-  reviewers or hold one of those roles.
+  reviewers or hold one of those roles. The environment is the run's
+  repository's (else the server-wide default of that name), as for the gate.
 - With ``prevent_self_review`` the user who triggered the run may not decide.
 - A decision is taken once: the first one wins (atomic ``pending ->``), a
   second gets a conflict.
@@ -38,15 +39,12 @@ def decide(
     role: Role,
     comment: str | None = None,
 ) -> ApprovalRecord:
-    from pheme.storage import NotFoundError
-
     approval = server.sstore.get_approval(approval_id)
     if approval.state != "pending":
         raise ApprovalConflict(f"approval {approval_id} is already {approval.state}")
-    try:
-        rules = server.sstore.get_environment(approval.environment).rules
-    except NotFoundError:
-        rules = None
+    # The rules the job was held by: its repository's environment, else the default.
+    env = server.environment_for(approval.repo_id, approval.environment)
+    rules = None if env is None else env.rules
     if rules is not None:
         listed = bool(rules.reviewers or rules.reviewer_roles)
         if listed and user not in rules.reviewers and role.label not in rules.reviewer_roles:
@@ -59,12 +57,14 @@ def decide(
     decided: ApprovalRecord | None = server.sstore.decide_approval(approval_id, state, user, comment)
     if decided is None:
         raise ApprovalConflict(f"approval {approval_id} was decided by someone else first")
+    repo = f"{approval.repository} " if approval.repository else ""
     server.sstore.audit(
         user,
         f"approval.{decision}",
-        f"run {approval.run_id} job {approval.job_name} environment {approval.environment}",
-        {"approval": approval_id, "run": approval.run_id, "environment": approval.environment, "comment": comment},
-    )
+        f"{repo}run {approval.run_id} job {approval.job_name} environment {approval.environment}",
+        {"approval": approval_id, "run": approval.run_id, "repository": approval.repository,
+         "environment": approval.environment, "comment": comment},
+    )  # fmt: skip
     if server.dispatcher is not None:
         server.dispatcher.resolve_approval(approval_id, state, user, comment)
     return decided

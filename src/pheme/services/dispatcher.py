@@ -15,6 +15,13 @@ Rules, and why:
   queued (GitHub's "pending"); enqueueing a newer run of the group cancels the
   older pending one, and with ``cancel-in-progress`` the running one too
   (:meth:`PipelineServer.enqueue`).
+- **Job concurrency groups** (``jobs.<id>.concurrency``): every run of a
+  repository gets the same :class:`ConcurrencyGroups`, so a job waits
+  (``waiting``, with a line in its log saying for which group) while a job of
+  another run holds its group, without holding a capacity slot: the engine
+  enters the group before ``before_job``. The group is given back when the job
+  ends; a cancelled run gives its pending place up. Held only in memory: after
+  a restart, interrupted runs are failed anyway.
 - **Approvals**: a job with a protected ``environment`` records a pending
   approval, turns ``waiting`` (and the run with it), and its hook awaits a
   decision (:meth:`resolve_approval`) or the run's cancellation.
@@ -137,6 +144,7 @@ class Dispatcher:
         self._slots: asyncio.Semaphore | None = None
         self._active: dict[int, _Active] = {}
         self._gates: dict[int, asyncio.Future[tuple[str, str | None, str | None]]] = {}
+        self._groups: dict[int, Any] = {}  # repository id -> its jobs' ConcurrencyGroups
         self._idle = threading.Condition()
 
     # ------------------------------------------------------------ thread side
@@ -413,6 +421,7 @@ class Dispatcher:
                 temp_dir=tmp,
                 server_url=server.settings.base_url(),
                 before_job=self._gate_for(active, run, recorder),
+                concurrency_groups=self._groups_of(entry.repo_id),
             )
             await execute(request, observer, cancel=cancel_event)
         except BaseException as exc:
@@ -434,6 +443,14 @@ class Dispatcher:
         if error is not None and not isinstance(error, Exception):
             raise error
 
+    def _groups_of(self, repo_id: int) -> Any:
+        from pheme.execution.runner import ConcurrencyGroups
+
+        groups = self._groups.get(repo_id)
+        if groups is None:
+            groups = self._groups[repo_id] = ConcurrencyGroups()
+        return groups
+
     # ------------------------------------------------------- approvals, slots
 
     def _gate_for(self, active: _Active, run: Any, recorder: ServerRecorder) -> Any:
@@ -448,9 +465,8 @@ class Dispatcher:
                 decision = await self._environment_gate(active, run, recorder, ref, environment)
                 if decision is not None:
                     return decision
-                scope = server.scope_of(environment=environment.name)
-                extra_secrets, extra_vars = await asyncio.to_thread(
-                    lambda: (server.secrets_for(scope), server.variables_for(scope))
+                extra_secrets, extra_vars = await asyncio.to_thread(  # the repo's environment's, else the default's
+                    server.environment_values, active.entry.repo_id, environment.name
                 )
             await self._take_slot(active, ref.key)
             return JobGate("approved", secrets=extra_secrets, vars=extra_vars)
@@ -460,12 +476,11 @@ class Dispatcher:
     async def _environment_gate(self, active: _Active, run: Any, recorder: ServerRecorder, ref: Any, environment: Any) -> Any:
         from pheme.core.planning.filters import included
         from pheme.execution.runner import JobGate
-        from pheme.storage import NotFoundError
 
         server = self.server
-        try:
-            env = await asyncio.to_thread(server.sstore.get_environment, environment.name)
-        except NotFoundError:
+        # The run's repository's environment of that name, else the server-wide default.
+        env = await asyncio.to_thread(server.environment_for, active.entry.repo_id, environment.name)
+        if env is None:
             return None  # an environment without configuration has no protection rules
         rules = env.rules
         if rules.branches is not None:
@@ -500,17 +515,22 @@ class Dispatcher:
         # reader that sees the waiting job must also see it in the gauge.
         server.metrics.approvals_waiting.inc()
         recorder(JobWaiting(ref, environment))
-        await asyncio.to_thread(self._after_recorded, recorder)
-        server.feedback.waiting_for_approval(run, approval)
-        cancelled = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        unsubscribe = active.cancellation.subscribe(_set_from_any_thread(loop, cancelled))
-        waiter: asyncio.Future[Any] = asyncio.ensure_future(cancelled.wait())
         try:
-            await asyncio.wait({future, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.to_thread(self._after_recorded, recorder)
+            server.feedback.waiting_for_approval(run, approval)
+            cancelled = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            unsubscribe = active.cancellation.subscribe(_set_from_any_thread(loop, cancelled))
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(cancelled.wait())
+            try:
+                await asyncio.wait({future, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                unsubscribe()
+                waiter.cancel()
+        except asyncio.CancelledError:  # the job itself was cancelled (see BeforeJob): nobody decides now
+            await asyncio.to_thread(server.sstore.decide_approval, approval.id, "cancelled", None, "the job was cancelled")
+            raise
         finally:
-            unsubscribe()
-            waiter.cancel()
             self._gates.pop(approval.id, None)
             server.metrics.approvals_waiting.dec()
             recorder(JobResumed(ref))
@@ -545,6 +565,11 @@ class Dispatcher:
         waiter = asyncio.ensure_future(cancelled.wait())
         try:
             await asyncio.wait({acquire, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the job was cancelled while it waited (see BeforeJob)
+            if acquire.done() and not acquire.cancelled():
+                self._slots.release()
+            acquire.cancel()
+            raise
         finally:
             unsubscribe()
             waiter.cancel()

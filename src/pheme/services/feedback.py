@@ -3,7 +3,9 @@
 Commit statuses: ``POST {github_api_url}/repos/{owner}/{repo}/statuses/{sha}``
 with ``state`` (pending | success | failure | error), ``context``
 (``pheme/<workflow>``), ``description`` and ``target_url`` (the run's page),
-only for repositories with a token (``--github-token-env``).
+only for repositories with a token (``--github-token-env``). A pull request's
+run goes to its HEAD commit (where GitHub shows a PR's checks), not to the
+merge commit (or base commit) the run checked out.
 
 Notifications (``run_failed``, ``run_succeeded``, ``waiting_for_approval``)
 POST JSON to each configured URL, signed like GitHub signs its webhooks:
@@ -116,7 +118,7 @@ class Feedback:
         token = self.server.github_token(repo)
         if not token:
             return
-        url = f"{self.settings.github_api_url}/repos/{repo.name}/statuses/{run.sha}"
+        url = f"{self.settings.github_api_url}/repos/{repo.name}/statuses/{self._status_sha(run)}"
         body = {
             "state": state,
             "context": f"{self.settings.status_context_prefix}/{run.workflow}",
@@ -129,6 +131,19 @@ class Feedback:
             "X-GitHub-Api-Version": "2022-11-28",
         }
         self._push("commit_status", url, json.dumps(body).encode("utf-8"), headers)
+
+    def _status_sha(self, run: Any) -> str:
+        """The commit a run's status belongs to: a pull request's head for pull request runs."""
+        if run.event not in ("pull_request", "pull_request_target"):
+            return str(run.sha)
+        try:
+            payload = self.server.sstore.queue_entry(run.id).payload
+        except Exception:  # not a server run: its own commit
+            return str(run.sha)
+        pr = payload.get("pull_request") if isinstance(payload, dict) else None
+        head = pr.get("head") if isinstance(pr, dict) else None
+        sha = head.get("sha") if isinstance(head, dict) else None
+        return sha if isinstance(sha, str) and len(sha) == 40 else str(run.sha)
 
     def _notify(self, event: str, run: Any, repo: Any, extra: dict[str, Any] | None = None) -> None:
         targets = [n for n in self.settings.notifications if event in n.events]

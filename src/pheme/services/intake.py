@@ -13,7 +13,10 @@ Order of checks (and why):
    constant time (``hmac.compare_digest``): 401, nothing stored.
 6. Plan (workflow files at the pushed commit, trigger matching) and store the
    delivery, the runs and their queue entries in ONE transaction, then answer
-   201 with the run ids: a run exists before GitHub gets its answer.
+   201 with the run ids: a run exists before GitHub gets its answer. A pull
+   request runs on its merge commit (see ``server_runs.plan_pull_request``);
+   one that conflicts with its base runs nothing and the answer says so
+   (202 ``{"runs": [], "skipped": "merge conflict", "conflicts": [paths]}``).
 7. A delivery id seen before (the unique key refuses the transaction above):
    200 ``duplicate`` with the runs of the first copy, nothing new stored.
 """
@@ -100,7 +103,7 @@ def handle_github_webhook(server: Any, headers: Mapping[str, str], body: bytes) 
     # Duplicates are found by the delivery id's unique key in the enqueue transaction
     # (no read transaction per webhook first): planning again is cheap (cached per commit).
     try:
-        new_runs = _plan(server, repo, event, payload)
+        planned = _plan(server, repo, event, payload)
     except PhemeError as exc:  # git could not fetch the commit, a bad payload ...
         seen = server.sstore.delivery_runs(delivery)
         if seen is not None:  # a repeat of a delivery accepted before: still acknowledged
@@ -108,13 +111,18 @@ def handle_github_webhook(server: Any, headers: Mapping[str, str], body: bytes) 
             return IntakeResult(200, {"duplicate": True, "runs": list(seen)})
         metrics.webhooks.labels(event, "error").inc()
         return _error(422, str(exc))
-    outcome = server.enqueue(new_runs, delivery=(delivery, event, repo.id))
+    outcome = server.enqueue(planned.runs, delivery=(delivery, event, repo.id))
     if outcome.duplicate:
         metrics.webhooks.labels(event, "duplicate").inc()
         return IntakeResult(200, {"duplicate": True, "runs": list(outcome.run_ids)})
-    metrics.webhooks.labels(event, "accepted").inc()
+    answer: dict[str, Any] = {"duplicate": False, "runs": list(outcome.run_ids)}
+    if planned.skipped is not None:
+        answer["skipped"] = planned.skipped
+        if planned.conflicts:
+            answer["conflicts"] = list(planned.conflicts)
+    metrics.webhooks.labels(event, "skipped" if planned.skipped else "accepted").inc()
     log.info("webhook", extra={"repo": repo.name, "event": event, "delivery": delivery, "runs": len(outcome.run_ids)})
-    return IntakeResult(201 if outcome.run_ids else 202, {"duplicate": False, "runs": list(outcome.run_ids)})
+    return IntakeResult(201 if outcome.run_ids else 202, answer)
 
 
 def _actor(payload: Mapping[str, Any]) -> str:
@@ -127,16 +135,18 @@ def _actor(payload: Mapping[str, Any]) -> str:
     return "github"
 
 
-def _object(value: Any) -> dict[str, Any]:
-    """A JSON object from the payload, or an empty one when it is something else."""
-    return value if isinstance(value, dict) else {}
-
-
 def _sha(value: Any) -> str | None:
     return value if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}", value) else None
 
 
-def _plan(server: Any, repo: Any, event: str, payload: dict[str, Any]) -> list[Any]:
+@dataclass(frozen=True)
+class _Planned:
+    runs: list[Any]
+    skipped: str | None = None  # why a delivery GitHub would run on runs nothing (e.g. a merge conflict)
+    conflicts: tuple[str, ...] = ()
+
+
+def _plan(server: Any, repo: Any, event: str, payload: dict[str, Any]) -> _Planned:
     from pheme.services.server_runs import plan_runs
 
     actor = _actor(payload)
@@ -146,22 +156,12 @@ def _plan(server: Any, repo: Any, event: str, payload: dict[str, Any]) -> list[A
         if after is None or not isinstance(ref, str) or not ref.startswith("refs/"):
             raise PhemeError("a push payload needs 'ref' and 'after'")
         if after == NULL_SHA or payload.get("deleted") is True:
-            return []  # a deleted branch runs nothing
+            return _Planned([])  # a deleted branch runs nothing
         before = _sha(payload.get("before"))
-        return plan_runs(server, repo, "push", payload, sha=after, ref=ref, before=before, actor=actor)
+        return _Planned(plan_runs(server, repo, "push", payload, sha=after, ref=ref, before=before, actor=actor))
     if event in ("pull_request", "pull_request_target"):
-        pr = payload.get("pull_request")
-        if not isinstance(pr, dict):
-            raise PhemeError("a pull_request payload needs 'pull_request'")
-        head = _object(pr.get("head"))
-        base = _object(pr.get("base"))
-        sha = _sha(head.get("sha"))
-        number = pr.get("number", payload.get("number"))
-        if sha is None or not isinstance(number, int):
-            raise PhemeError("a pull_request payload needs pull_request.head.sha and a number")
-        base_ref = base.get("ref") if isinstance(base.get("ref"), str) else None
-        return plan_runs(
-            server, repo, event, payload, sha=sha, ref=f"refs/pull/{number}/merge", before=_sha(base.get("sha")),
-            actor=actor, base_ref=base_ref,
-        )  # fmt: skip
-    return []  # ping and events the server does not run on are acknowledged
+        from pheme.services.server_runs import plan_pull_request
+
+        plan = plan_pull_request(server, repo, event, payload, actor=actor)
+        return _Planned(plan.runs, plan.skipped, plan.conflicts)
+    return _Planned([])  # ping and events the server does not run on are acknowledged

@@ -277,7 +277,7 @@ def trigger_local_runs(
     from pheme.core.planning.triggers import Event, match_event, resolve_dispatch_inputs
 
     cancel = cancel or Cancellation()
-    opening = _BackgroundStore(options.database_url)
+    opening = _BackgroundStore(options.database_url, eager=not _quick_possible(options.database_url))
     try:
         facts = _gather(options)
     except BaseException:
@@ -325,12 +325,13 @@ def trigger_local_runs(
                 planned.append(_Planned(workflow, payload, inputs))
             if options.jobs and not planned and not report.problems:
                 raise UsageError(f"no triggered workflow has a job {', '.join(repr(j) for j in options.jobs)}")
-            store = opening.get()  # an unusable PHEME_HOME or database stops here, before any run
+            if not _quick_possible(options.database_url):
+                opening.get()  # an unusable PHEME_HOME or database stops here, before any run
             for plan in planned:
                 if cancel.is_set():
                     report.cancelled = True
                     break
-                outcome = _run_one(store, options, facts, tree, plan, observe, cancel)
+                outcome = _run_one(opening, options, facts, tree, plan, observe, cancel)
                 report.outcomes.append(outcome)
                 if outcome.record.conclusion == Conclusion.CANCELLED and cancel.is_set():
                     report.cancelled = True
@@ -341,36 +342,73 @@ def trigger_local_runs(
 
 
 class _BackgroundStore:
-    """Opens the store in a thread while git and the loader work.
+    """The store, opened off the path to the first step.
 
     Why: importing SQLAlchemy and checking the schema takes a few hundred
-    milliseconds, and the git calls before it mostly wait on subprocesses. The
-    error of an unusable store is raised by :meth:`get`, before any run starts.
+    milliseconds, more than a short job's steps. When the run rows can be
+    inserted without it (an existing SQLite store, :mod:`pheme.storage._quick`),
+    the store is opened by the first caller of :meth:`get`: the run recorder's
+    thread, once the engine is loaded and the steps run (imports are CPU work
+    under one GIL, so loading SQLAlchemy next to the engine's own imports
+    would only delay the first step). Otherwise (a new home, PostgreSQL) it
+    opens in a thread at once, while git and the loader work, and its error
+    (not writable, corrupt, newer schema) is raised by :meth:`get` before any
+    run starts.
     """
 
-    def __init__(self, url: str | None) -> None:
+    def __init__(self, url: str | None, *, eager: bool) -> None:
         self._url = url
         self._store: Any = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._open, name="pheme-store-open", daemon=True)
-        self._thread.start()
+        self._opened = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        if eager:
+            self._thread = threading.Thread(target=self._open, name="pheme-store-open", daemon=True)
+            self._thread.start()
 
     def _open(self) -> None:
-        try:
-            self._store = _open_store(self._url)
-        except BaseException as exc:  # re-raised in the caller's thread by get()
-            self._error = exc
+        with self._lock:
+            if self._opened:
+                return
+            try:
+                self._store = _open_store(self._url)
+            except BaseException as exc:  # re-raised in the caller's thread by get()
+                self._error = exc
+            self._opened = True
+
+    def ready(self) -> bool:
+        """True once the store is open (or failed to open): no reason to go around it."""
+        return self._opened
 
     def get(self) -> Any:
-        self._thread.join()
+        self._open()
         if self._error is not None:
             raise self._error
         return self._store
 
     def close(self) -> None:
-        self._thread.join()
-        if self._store is not None:
-            self._store.close()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+def _quick_possible(url: str | None) -> bool:
+    """Whether a run may start before the store is open: an existing SQLite file.
+
+    Its run row is then inserted without SQLAlchemy (:mod:`pheme.storage._quick`),
+    which itself falls back to the store for anything unusual. A new home, a
+    PostgreSQL URL or a missing file wait for the store, whose errors (not
+    writable, corrupt, newer schema) then stop the command before any run.
+    """
+    from pheme.storage import default_database_url
+    from pheme.storage._quick import sqlite_path
+
+    path = sqlite_path(url or default_database_url())
+    return path is not None and os.path.isfile(path)
 
 
 def _input_text(value: Any) -> str:
@@ -415,7 +453,7 @@ def _payload(options: LocalRunOptions, facts: _Facts, rel: str) -> dict[str, Any
 
 
 def _run_one(
-    store: Any,
+    opening: _BackgroundStore,
     options: LocalRunOptions,
     facts: _Facts,
     tree: Path,
@@ -425,23 +463,29 @@ def _run_one(
 ) -> RunOutcome:
     from pheme.execution.events import Fanout
     from pheme.services.recorder import StoreRecorder
+    from pheme.storage._quick import reserve_run
 
     workflow = plan.workflow
     ref = _event_ref(options.event, facts, plan.payload)
-    record = store.create_run(workflow.display_name, workflow.path, options.event, ref, facts.sha, inputs=plan.inputs)
-    recorder = StoreRecorder(store, record.id)
+    # The run row first, with the standard library when the SQLite store is ready:
+    # the steps start while SQLAlchemy loads in the background (see _BackgroundStore).
+    record = None if opening.ready() else reserve_run(
+        options.database_url, workflow.display_name, workflow.path, options.event, ref, facts.sha, inputs=plan.inputs
+    )  # fmt: skip
+    if record is None:
+        record = opening.get().create_run(
+            workflow.display_name, workflow.path, options.event, ref, facts.sha, inputs=plan.inputs
+        )
+    recorder = StoreRecorder(None, record.id, open_store=opening.get)
     observers: list[RunObserver] = [recorder]
     view = observe(record, workflow) if observe else None
     if view is not None:
         observers.append(view)
     error: BaseException | None = None
+    request = _request(options, facts, tree, plan, record, ref)  # loads the engine first (see _BackgroundStore)
     recorder.start()
     try:
-        _execute(
-            _request(options, facts, tree, plan, record, ref),
-            Fanout(*observers),
-            cancel,
-        )
+        _execute(request, Fanout(*observers), cancel)
     except BaseException as exc:  # recorded below, then re-raised
         error = exc
     finally:
@@ -449,6 +493,7 @@ def _run_one(
             recorder.close()
         except PhemeError as exc:
             error = error or exc
+    store = opening.get()
     final = store.get_run(record.id)
     if final.status != Status.COMPLETED:
         # The engine stopped without RunFinished (interrupted, or crashed): end it here.

@@ -29,6 +29,7 @@ import dataclasses
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pheme.core.runs import Conclusion, Status, StepRecord
@@ -36,6 +37,8 @@ from pheme.execution.events import (
     Annotation,
     Event,
     JobFinished,
+    JobGroupAcquired,
+    JobPending,
     JobRef,
     JobStarted,
     LogBlock,
@@ -88,9 +91,18 @@ class StoreRecorder:
     """
 
     def __init__(
-        self, store: Any, run_id: int, *, max_pending: int = 256, max_pending_chars: int = MAX_PENDING_CHARS
+        self,
+        store: Any,
+        run_id: int,
+        *,
+        max_pending: int = 256,
+        max_pending_chars: int = MAX_PENDING_CHARS,
+        open_store: Callable[[], Any] | None = None,
     ) -> None:
+        # ``open_store`` (instead of ``store``): called by the writer thread before its
+        # first write, so a run can start while the store is still opening.
         self._store = store
+        self._open_store = open_store
         self._run_id = run_id
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._batch_events = max(1, min(max_pending, _BATCH_EVENTS))
@@ -154,6 +166,8 @@ class StoreRecorder:
     def _work(self) -> None:
         pending: list[Event] = []
         try:
+            if self._open_store is not None:
+                self._store = self._open_store()
             while True:
                 try:
                     item = self._queue.get(timeout=_IDLE_FLUSH_S)
@@ -263,6 +277,10 @@ class StoreRecorder:
         elif isinstance(event, JobStarted):
             job_id = self._job(event.job)
             store.update_job(job_id, Status.IN_PROGRESS, at=event.at)
+        elif isinstance(event, JobPending):  # waits for its concurrency group (the log says which)
+            store.update_job(self._job(event.job), Status.WAITING, at=event.at)
+        elif isinstance(event, JobGroupAcquired):
+            store.update_job(self._job(event.job), Status.QUEUED, at=event.at)
         elif isinstance(event, StepStarted):
             job_id = self._job(event.job)
             key = (event.job.key, event.step.number)

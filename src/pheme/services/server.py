@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from pheme.core.runs import RunRecord
-from pheme.core.server import EnvironmentRules, RepoRecord, Role, TokenRecord
+from pheme.core.server import EnvironmentRecord, EnvironmentRules, RepoRecord, Role, TokenRecord, value_scope
 from pheme.errors import UsageError
 from pheme.services.secretbox import SecretBox
 from pheme.services.server_metrics import ServerMetrics
 from pheme.services.server_settings import ServerSettings, server_key
 
-__all__ = ["PipelineServer", "repo_json", "token_json", "validate_repo_name"]
+__all__ = ["PipelineServer", "environment_json", "repo_json", "token_json", "validate_repo_name"]
 
 log = logging.getLogger("pheme.server")
 
@@ -184,6 +184,7 @@ class PipelineServer:
     def remove_repo(self, name: str, *, actor: str) -> None:
         self.sstore.delete_repo(name)
         self._repo_cache.clear()
+        self._values_cache.clear()
         self.sstore.audit(actor, "repo.delete", name)
 
     def github_token(self, repo: RepoRecord) -> str | None:
@@ -213,9 +214,17 @@ class PipelineServer:
         return authenticate(self.sstore, token)
 
     # -------------------------------------------------------------- environments
+    #
+    # An environment belongs to a repository (GitHub's model): ``production`` of
+    # acme/a and ``production`` of acme/b have their own rules, secrets and
+    # variables. Environments without a repository are server-wide DEFAULTS
+    # (server.toml's ``[environments.*]``, and every environment stored before
+    # migration 0006): a default applies to a repository that has no environment
+    # of its name; a repository's own environment replaces it entirely.
 
     def seed_environments(self) -> None:
-        """Configured environments into the store (configuration wins over earlier API edits)."""
+        """Configured environments into the store as server-wide defaults (configuration
+        wins over earlier API edits of the defaults; repositories' own are untouched)."""
         for name, cfg in self.settings.environments.items():
             rules = EnvironmentRules(
                 reviewers=tuple(cfg.reviewers),
@@ -226,43 +235,77 @@ class PipelineServer:
             )
             self.sstore.put_environment(name, rules, cfg.url)
 
-    def put_environment(self, name: str, rules: EnvironmentRules, url: str | None, *, actor: str) -> Any:
+    def put_environment(
+        self, name: str, rules: EnvironmentRules, url: str | None, *, actor: str, repo: RepoRecord | None = None
+    ) -> EnvironmentRecord:
+        """Create or replace ``repo``'s environment ``name`` (without ``repo``: the default)."""
         if not _ENV_NAME.match(name):
             raise UsageError("environment names use letters, digits and _ . -")
-        record = self.sstore.put_environment(name, rules, url)
-        self.sstore.audit(actor, "environment.put", name, {"rules": rules.to_json(), "url": url})
+        record = self.sstore.put_environment(name, rules, url, repo_id=None if repo is None else repo.id)
+        self.sstore.audit(actor, "environment.put", _environment_label(repo, name),
+                          {"repository": None if repo is None else repo.name, "rules": rules.to_json(), "url": url})  # fmt: skip
         return record
 
-    def delete_environment(self, name: str, *, actor: str) -> None:
-        self.sstore.delete_environment(name)
-        self.sstore.audit(actor, "environment.delete", name)
+    def delete_environment(self, name: str, *, actor: str, repo: RepoRecord | None = None) -> None:
+        self.sstore.delete_environment(name, repo_id=None if repo is None else repo.id)
+        self._values_cache.clear()
+        self.sstore.audit(actor, "environment.delete", _environment_label(repo, name),
+                          {"repository": None if repo is None else repo.name})  # fmt: skip
+
+    def environment_for(self, repo_id: int | None, name: str) -> EnvironmentRecord | None:
+        """What a job of repository ``repo_id`` deploying to ``name`` gets: the repository's
+        environment, else the default of that name, else None (no protection rules)."""
+        return self.sstore.find_environment(repo_id, name)
+
+    def environment_values(self, repo_id: int | None, name: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The secrets (decrypted) and variables of the environment a job of repository
+        ``repo_id`` deploying to ``name`` gets (see :meth:`environment_for`). A job's
+        values are global < repository < these."""
+        env = self.environment_for(repo_id, name)
+        if env is None:
+            return {}, {}
+        return self.secrets_for(env.scope), self.variables_for(env.scope)
 
     # ------------------------------------------------------ secrets and variables
 
     @staticmethod
     def scope_of(repo: RepoRecord | None = None, environment: str | None = None) -> str:
-        if environment is not None:
-            return f"env:{environment}"
-        if repo is not None:
-            return f"repo:{repo.id}"
-        return "global"
+        """``global``, a repository's, a repository's environment's, or (``environment``
+        alone) a default environment's: see :func:`pheme.core.server.value_scope`."""
+        return value_scope(None if repo is None else repo.id, environment)
+
+    def scope_label(self, scope: str) -> str:
+        """A scope as people read it (the audit log): repositories by name, not id."""
+        from pheme.storage import NotFoundError
+
+        head, _, env = scope.partition(":env:")
+        if scope.startswith("env:"):
+            return f"default environment {scope[4:]}"
+        if head.startswith("repo:") and head[5:].isdigit():
+            try:
+                repo = self.sstore.get_repo(int(head[5:])).name
+            except NotFoundError:
+                repo = head
+            return f"{repo} environment {env}" if env else repo
+        return scope
 
     def put_secret(self, scope: str, name: str, value: str, *, actor: str) -> None:
         if not _VALUE_NAME.match(name) or name.upper().startswith("GITHUB_"):
             raise UsageError("secret names use letters, digits and _, and may not start with GITHUB_")
         self.sstore.put_value("secret", scope, name, self.box.seal(value))
-        self.sstore.audit(actor, "secret.put", f"{scope}/{name}")  # never the value
+        self.sstore.audit(actor, "secret.put", f"{self.scope_label(scope)}/{name}", {"scope": scope})  # never the value
 
     def put_variable(self, scope: str, name: str, value: str, *, actor: str) -> None:
         if not _VALUE_NAME.match(name) or name.upper().startswith("GITHUB_"):
             raise UsageError("variable names use letters, digits and _, and may not start with GITHUB_")
         self.sstore.put_value("variable", scope, name, value.encode("utf-8"))
         self._values_cache.clear()
-        self.sstore.audit(actor, "variable.put", f"{scope}/{name}", {"value": value})
+        self.sstore.audit(actor, "variable.put", f"{self.scope_label(scope)}/{name}", {"scope": scope, "value": value})
 
     def delete_value(self, kind: str, scope: str, name: str, *, actor: str) -> None:
         self.sstore.delete_value(kind, scope, name)
-        self.sstore.audit(actor, f"{kind}.delete", f"{scope}/{name}")
+        self._values_cache.clear()
+        self.sstore.audit(actor, f"{kind}.delete", f"{self.scope_label(scope)}/{name}", {"scope": scope})
 
     def secrets_for(self, scope: str) -> dict[str, str]:
         return {k: self.box.open(v) for k, v in self.sstore.values("secret", scope).items()}
@@ -358,6 +401,16 @@ class PipelineServer:
 
     def repo_names(self) -> Mapping[int, str]:
         return {r.id: r.name for r in self.sstore.list_repos()}
+
+
+def _environment_label(repo: RepoRecord | None, name: str) -> str:
+    return f"default environment {name}" if repo is None else f"{repo.name} environment {name}"
+
+
+def environment_json(env: EnvironmentRecord) -> dict[str, Any]:
+    """An environment as the API and ``pheme env --json`` show it (secret names, never values)."""
+    return {"name": env.name, "repository": env.repository, "default": env.is_default, "url": env.url,
+            **env.rules.to_json(), "secrets": list(env.secret_names), "variables": dict(env.variables)}  # fmt: skip
 
 
 def repo_json(repo: RepoRecord) -> dict[str, Any]:

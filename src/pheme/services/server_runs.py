@@ -1,6 +1,7 @@
 """The server's run use cases: plan runs for an event, dispatch, cancel, re-run.
 
     plan_runs(server, repo, "push", payload, sha=..., ref=..., before=..., actor=...) -> [NewRun]
+    plan_pull_request(server, repo, "pull_request", payload, actor=...) -> PullRequestPlan
     dispatch(server, "owner/repo", "deploy.yml", "main", {"level": "3"}, actor="alice") -> [run ids]
     cancel(server, run_id, actor="alice")
     rerun(server, run_id, failed_only=True, actor="alice") -> new run id
@@ -16,13 +17,18 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pheme.core.server import DeliveryOutcome, RepoRecord
 from pheme.errors import PlanningError, UsageError, WorkflowError
 
-__all__ = ["cancel", "concurrency_of", "dispatch", "load_workflow", "plan_runs", "rerun"]
+__all__ = [
+    "PullRequestPlan", "cancel", "concurrency_of", "dispatch", "load_workflow", "plan_pull_request", "plan_runs",
+    "rerun",
+]  # fmt: skip
 
 log = logging.getLogger("pheme.server.runs")
 
@@ -100,8 +106,13 @@ def plan_runs(
     inputs: Mapping[str, Any] | None = None,
     only_file: str | None = None,
     base_ref: str | None = None,
+    pull_files: tuple[str, str] | None = None,
 ) -> list[Any]:
-    """The runs ``event_name`` starts in ``repo`` at ``sha`` (not yet stored)."""
+    """The runs ``event_name`` starts in ``repo`` at ``sha`` (not yet stored).
+
+    Path filters see the files of ``before..sha``, or for a pull request
+    (``pull_files`` = (base, head)) those of ``base...head``: what the pull
+    request changes, whatever ``sha`` (a merge commit, the base) is."""
     from pheme.core.planning.triggers import Event, match_event
     from pheme.storage.server import NewRun
 
@@ -122,7 +133,10 @@ def plan_runs(
         if trigger is None:
             continue
         if changed is None and (trigger.paths is not None or trigger.paths_ignore is not None):
-            changed = mirror.changed_files(before, sha)
+            if pull_files is not None:
+                changed = mirror.changed_files(pull_files[0], pull_files[1], since_fork=True)
+            else:
+                changed = mirror.changed_files(before, sha)
         event = Event(
             name=event_name,
             ref=ref,
@@ -164,6 +178,81 @@ def plan_runs(
             )
         )
     return planned
+
+
+@dataclass(frozen=True)
+class PullRequestPlan:
+    """The runs of a pull request event, or why it runs nothing (``skipped``, e.g. ``merge conflict``)."""
+
+    runs: list[Any] = field(default_factory=list)
+    skipped: str | None = None
+    conflicts: tuple[str, ...] = ()
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _sha_of(value: Any) -> str | None:
+    return value if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}", value) else None
+
+
+def plan_pull_request(server: Any, repo: RepoRecord, event_name: str, payload: dict[str, Any], *, actor: str) -> PullRequestPlan:
+    """The runs of a ``pull_request`` or ``pull_request_target`` delivery, where GitHub runs them.
+
+    ``pull_request``: on the merge commit of the head into the base
+    (``refs/pull/N/merge``, made in the mirror), its workflow files read from
+    that commit; a merge conflict runs nothing, as on GitHub. The base is the
+    event's ``pull_request.base.sha`` (GitHub merges into the base it reports;
+    a redelivery gives the same merge commit), else the base branch's tip.
+
+    ``pull_request_target``: on the latest commit of the base branch, with the
+    base branch as ``ref``: its workflows come from the base, never from the
+    pull request's code.
+
+    Both: ``github.event`` is the payload unchanged, and path filters see the
+    pull request's changes (base...head).
+    """
+    pr = payload.get("pull_request")
+    if not isinstance(pr, dict):
+        raise UsageError("a pull_request payload needs 'pull_request'")
+    head_obj = _obj(pr.get("head"))
+    base_obj = _obj(pr.get("base"))
+    head = _sha_of(head_obj.get("sha"))
+    number = pr.get("number", payload.get("number"))
+    base_ref = base_obj.get("ref")
+    if head is None or not isinstance(number, int) or isinstance(number, bool):
+        raise UsageError("a pull_request payload needs pull_request.head.sha and a number")
+    if not isinstance(base_ref, str) or not base_ref:
+        raise UsageError("a pull_request payload needs pull_request.base.ref")
+    base_ref = base_ref.removeprefix("refs/heads/")
+    mirror = server.mirrors.get(repo.id, repo.source)
+    base = _sha_of(base_obj.get("sha"))
+    if event_name == "pull_request_target":
+        base = mirror.branch_tip(base_ref) or base
+    elif base is None:
+        base = mirror.branch_tip(base_ref)
+    if base is None:
+        raise UsageError(f"branch {base_ref!r} (the base of pull request #{number}) is not in {repo.source}")
+    if event_name == "pull_request_target":
+        mirror.ensure(base)
+        mirror.ensure_pull_head(head, number)  # path filters read the pull request's changes
+        sha, ref = base, f"refs/heads/{base_ref}"
+    else:
+        merge = mirror.merge_commit(number, head, base)  # cached: a redelivery runs no git process
+        if merge.sha is None:
+            log.info(
+                "pull request not run: %s", merge.reason,
+                extra={"repo": repo.name, "pull_request": number, "head": head[:12], "base": base[:12],
+                       "conflicts": ", ".join(merge.conflicts[:20])},
+            )  # fmt: skip
+            return PullRequestPlan(skipped=merge.reason, conflicts=merge.conflicts)
+        sha, ref = merge.sha, f"refs/pull/{number}/merge"
+    runs = plan_runs(
+        server, repo, event_name, payload, sha=sha, ref=ref, before=base, actor=actor, base_ref=base_ref,
+        pull_files=(base, head),
+    )  # fmt: skip
+    return PullRequestPlan(runs)
 
 
 def _text(value: Any) -> str:

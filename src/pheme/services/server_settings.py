@@ -28,7 +28,10 @@ when it exists::
 
 Why environments live in configuration AND the database: the file is the
 operator's source of truth at start-up (seeded into the store), the API lets
-an admin change them while the server runs (audited).
+an admin change them while the server runs (audited). The file's
+``[environments.*]`` are the server-wide DEFAULTS: each applies to every
+repository without an environment of that name (a repository's own are made
+with ``pheme env set NAME --repo OWNER/REPO`` or the API).
 
 The server's own secret (``secret_key``) encrypts stored secrets; without one a
 random key is created once in ``$PHEME_HOME/server.key`` (mode 0600).

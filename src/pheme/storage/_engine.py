@@ -25,8 +25,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from pheme.errors import StorageError
+from pheme.storage._paths import BUSY_TIMEOUT_S
 
-BUSY_TIMEOUT_S = 30.0
 PG_CONNECT_TIMEOUT_S = 10
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@]*@")

@@ -22,26 +22,22 @@ exactly those of Alembic's inspection.
 
 from __future__ import annotations
 
-import ast
-import functools
-import re
 import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, inspect, text
 
 from pheme.errors import StorageError
-from pheme.storage._engine import BUSY_TIMEOUT_S
+from pheme.storage._paths import BUSY_TIMEOUT_S
+from pheme.storage._heads import MIGRATIONS_DIR, file_heads
 from pheme.storage._orm import VERSION_TABLE, load_all_tables
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # An arbitrary constant: "pheme" in ASCII, the key of PostgreSQL's advisory lock.
 _PG_LOCK_KEY = 0x7068656D65
 
@@ -110,39 +106,6 @@ def _switch_to_wal(raw: Any, where: str) -> None:
         if time.monotonic() > deadline:
             raise StorageError(f"database at {where}: cannot switch to WAL mode (still {mode}); is it in use?")
         time.sleep(0.02)
-
-
-_ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
-
-
-@functools.cache
-def file_heads() -> frozenset[str] | None:
-    """The head revisions of the shipped migrations, read from the files without Alembic.
-
-    None when a file cannot be understood (the caller then asks Alembic).
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
-        try:
-            found: dict[str, str] = {
-                m.group(1): m.group(2) for m in _ASSIGNMENT.finditer(path.read_text(encoding="utf-8"))
-            }
-            revision = ast.literal_eval(found["revision"])
-            down = ast.literal_eval(found.get("down_revision", "None"))
-        except (OSError, UnicodeDecodeError, KeyError, ValueError, SyntaxError):
-            return None
-        if not isinstance(revision, str):
-            return None
-        revisions.add(revision)
-        if isinstance(down, str):
-            parents.add(down)
-        elif isinstance(down, tuple | list) and all(isinstance(d, str) for d in down):
-            parents.update(down)
-        elif down is not None:
-            return None
-    heads = frozenset(revisions - parents)
-    return heads or None
 
 
 def _version_rows(conn: Connection) -> set[str] | None:

@@ -39,6 +39,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from pheme.storage._heads import VERSION_TABLE as VERSION_TABLE  # defined where the quick path reads it too
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -46,8 +48,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-VERSION_TABLE = "pheme_schema_version"
 
 STATUSES = ("queued", "in_progress", "waiting", "completed")
 CONCLUSIONS = ("success", "failure", "cancelled", "skipped")

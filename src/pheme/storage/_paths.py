@@ -12,6 +12,8 @@ __all__ = ["DATABASE_URL_ENV", "HOME_ENV", "default_database_url", "pheme_home"]
 HOME_ENV = "PHEME_HOME"
 DATABASE_URL_ENV = "PHEME_DATABASE_URL"
 DB_FILENAME = "pheme.db"
+# How long a SQLite writer waits for another one (every connection, SQLAlchemy or not).
+BUSY_TIMEOUT_S = 30.0
 
 
 def pheme_home(*, create: bool = False) -> Path:

@@ -37,6 +37,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -53,6 +54,7 @@ from pheme.core.server import (
     RepoRecord,
     Role,
     TokenRecord,
+    value_scope,
 )
 from pheme.errors import UsageError
 from pheme.storage._errors import NotFoundError
@@ -130,17 +132,35 @@ class ServerQueueRow(Base):
 
 
 class ServerEnvironmentRow(Base):
+    """An environment of one repository, or (``repo_id`` NULL) a server-wide default.
+
+    A default applies to every repository that has no environment of its name
+    (see :meth:`ServerStore.find_environment`). The unique constraint keeps one
+    environment per (repository, name); NULLs are distinct in it on both
+    databases, so the partial unique index keeps one default per name.
+    """
+
     __tablename__ = "server_environments"
+    __table_args__ = (
+        UniqueConstraint("repo_id", "name"),
+        Index(
+            None, "name", unique=True,
+            sqlite_where=text("repo_id IS NULL"), postgresql_where=text("repo_id IS NULL"),
+        ),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    repo_id: Mapped[int | None] = mapped_column(Id, ForeignKey("server_repos.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
     url: Mapped[str | None] = mapped_column(Text)
     rules: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class ServerValueRow(Base):
-    """A secret (encrypted) or variable; ``scope`` is ``repo:<id>``, ``env:<name>`` or ``global``."""
+    """A secret (encrypted) or variable; ``scope`` is ``global``, ``repo:<id>``,
+    ``repo:<id>:env:<name>`` or ``env:<name>`` (a default environment): see
+    :func:`pheme.core.server.value_scope`."""
 
     __tablename__ = "server_values"
     __table_args__ = (
@@ -305,9 +325,19 @@ class ServerStore:
         return self.get_repo(name)
 
     def delete_repo(self, name: str) -> None:
+        """Unregister a repository; its environments (foreign key) and its secrets and
+        variables, its environments' included, go with it: SQLite may hand its id to
+        the next repository added, which must not inherit them."""
         with self._conn(write=True) as conn:
-            if conn.execute(delete(repos_t).where(repos_t.c.name == name)).rowcount != 1:
+            repo_id = conn.execute(select(repos_t.c.id).where(repos_t.c.name == name)).scalar()
+            if repo_id is None or conn.execute(delete(repos_t).where(repos_t.c.id == repo_id)).rowcount != 1:
                 raise NotFoundError(f"repository {name} not found")
+            scope = value_scope(repo_id)
+            conn.execute(
+                delete(values_t).where(
+                    or_(values_t.c.scope == scope, values_t.c.scope.startswith(scope + ":", autoescape=True))
+                )
+            )
 
     def get_repo(self, name_or_id: str | int) -> RepoRecord:
         column = repos_t.c.id if isinstance(name_or_id, int) else repos_t.c.name
@@ -613,49 +643,97 @@ class ServerStore:
             return list(conn.execute(select(runs.c.id).where(runs.c.status.in_(statuses))).scalars())
 
     # ------------------------------------------------------------ environments
+    #
+    # ``repo_id`` None means the server-wide defaults throughout.
 
-    def put_environment(self, name: str, rules: EnvironmentRules, url: str | None = None) -> EnvironmentRecord:
+    def put_environment(
+        self, name: str, rules: EnvironmentRules, url: str | None = None, *, repo_id: int | None = None
+    ) -> EnvironmentRecord:
+        """Create or replace the environment ``name`` of a repository (or the default)."""
         now = utc_now()
-        with self._conn(write=True) as conn:
-            changed = conn.execute(
-                update(environments_t)
-                .where(environments_t.c.name == name)
-                .values(rules=rules.to_json(), url=url, updated_at=now)
-            ).rowcount
-            if changed == 0:
-                conn.execute(insert(environments_t).values(name=name, rules=rules.to_json(), url=url, updated_at=now))
-        return self.get_environment(name)
+        values = {"rules": rules.to_json(), "url": url, "updated_at": now}
+        try:
+            with self._conn(write=True) as conn:
+                changed = conn.execute(update(environments_t).where(_env_where(repo_id, name)).values(**values)).rowcount
+                if changed == 0:
+                    conn.execute(insert(environments_t).values(repo_id=repo_id, name=name, **values))
+        except Exception as exc:
+            if repo_id is not None and not self._repo_exists(repo_id):  # the foreign key refused it
+                raise NotFoundError(f"repository {repo_id} not found") from None
+            if not _is_integrity(exc):
+                raise
+            # Another writer created it between our update and insert: update theirs (last write wins).
+            with self._conn(write=True) as conn:
+                conn.execute(update(environments_t).where(_env_where(repo_id, name)).values(**values))
+        return self.get_environment(name, repo_id=repo_id)
 
-    def get_environment(self, name: str) -> EnvironmentRecord:
+    def get_environment(self, name: str, *, repo_id: int | None = None) -> EnvironmentRecord:
+        """Exactly this repository's environment (or the default): no fallback."""
         with self._conn(write=False) as conn:
-            row = conn.execute(select(environments_t).where(environments_t.c.name == name)).first()
+            row = conn.execute(_environments_query().where(_env_where(repo_id, name))).first()
             if row is None:
-                raise NotFoundError(f"environment {name} not found")
-            values = conn.execute(
-                select(values_t.c.kind, values_t.c.name, values_t.c.value)
-                .where(values_t.c.scope == f"env:{name}")
-                .order_by(values_t.c.name)
-            ).all()
+                where = ""
+                if repo_id is not None:
+                    repo = conn.execute(select(repos_t.c.name).where(repos_t.c.id == repo_id)).scalar()
+                    where = f" in {repo or f'repository {repo_id}'}"
+                raise NotFoundError(f"environment {name} not found{where}")
+            values = conn.execute(_values_query().where(values_t.c.scope == value_scope(repo_id, name))).all()
         return _environment(row, values)
 
-    def list_environments(self) -> list[EnvironmentRecord]:
+    def find_environment(self, repo_id: int | None, name: str) -> EnvironmentRecord | None:
+        """The environment a job of repository ``repo_id`` deploying to ``name`` gets:
+        the repository's own, else the server-wide default of that name, else None."""
+        query = (
+            _environments_query()
+            .where(environments_t.c.name == name)
+            .where(or_(environments_t.c.repo_id.is_(None), environments_t.c.repo_id == repo_id)
+                   if repo_id is not None else environments_t.c.repo_id.is_(None))
+            .order_by(environments_t.c.repo_id.is_(None))  # the repository's own first
+            .limit(1)
+        )  # fmt: skip
         with self._conn(write=False) as conn:
-            rows = conn.execute(select(environments_t).order_by(environments_t.c.name)).all()
-            values = conn.execute(
-                select(values_t.c.kind, values_t.c.name, values_t.c.value, values_t.c.scope)
-                .where(values_t.c.scope.startswith("env:"))
-                .order_by(values_t.c.name)
-            ).all()
-        by_env: dict[str, list[Any]] = {}
-        for v in values:
-            by_env.setdefault(v.scope[4:], []).append(v)
-        return [_environment(r, by_env.get(r.name, [])) for r in rows]
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            values = conn.execute(_values_query().where(values_t.c.scope == value_scope(row.repo_id, name))).all()
+        return _environment(row, values)
 
-    def delete_environment(self, name: str) -> None:
+    def list_environments(self, repo_id: int | None = None, *, all_repos: bool = False) -> list[EnvironmentRecord]:
+        """A repository's environments (``repo_id``), the defaults (None), or with
+        ``all_repos`` every environment: defaults first, then by repository and name."""
+        query = _environments_query()
+        values = _values_query().add_columns(values_t.c.scope)
+        if all_repos:
+            values = values.where(or_(values_t.c.scope.startswith("env:"), values_t.c.scope.like("repo:%:env:%")))
+        elif repo_id is None:
+            query = query.where(environments_t.c.repo_id.is_(None))
+            values = values.where(values_t.c.scope.startswith("env:"))
+        else:
+            query = query.where(environments_t.c.repo_id == repo_id)
+            values = values.where(values_t.c.scope.startswith(f"repo:{repo_id}:env:", autoescape=True))
+        query = query.order_by(environments_t.c.repo_id.is_not(None), repos_t.c.name, environments_t.c.name)
+        with self._conn(write=False) as conn:
+            rows = conn.execute(query).all()
+            found = conn.execute(values).all()
+        by_scope: dict[str, list[Any]] = {}
+        for v in found:
+            by_scope.setdefault(v.scope, []).append(v)
+        return [_environment(r, by_scope.get(value_scope(r.repo_id, r.name), [])) for r in rows]
+
+    def delete_environment(self, name: str, *, repo_id: int | None = None) -> None:
+        """Remove an environment with its secrets and variables."""
         with self._conn(write=True) as conn:
-            if conn.execute(delete(environments_t).where(environments_t.c.name == name)).rowcount != 1:
-                raise NotFoundError(f"environment {name} not found")
-            conn.execute(delete(values_t).where(values_t.c.scope == f"env:{name}"))
+            if conn.execute(delete(environments_t).where(_env_where(repo_id, name))).rowcount != 1:
+                where = ""
+                if repo_id is not None:
+                    repo = conn.execute(select(repos_t.c.name).where(repos_t.c.id == repo_id)).scalar()
+                    where = f" in {repo or f'repository {repo_id}'}"
+                raise NotFoundError(f"environment {name} not found{where}")
+            conn.execute(delete(values_t).where(values_t.c.scope == value_scope(repo_id, name)))
+
+    def _repo_exists(self, repo_id: int) -> bool:
+        with self._conn(write=False) as conn:
+            return conn.execute(select(repos_t.c.id).where(repos_t.c.id == repo_id)).first() is not None
 
     # ------------------------------------------------------ secrets, variables
 
@@ -691,7 +769,7 @@ class ServerStore:
                         state="pending", actor=actor, requested_at=now)
                 .returning(approvals_t.c.id)
             ).scalar_one()
-        return ApprovalRecord(approval_id, run_id, job_key, job_name, environment, "pending", actor, now)
+        return self.get_approval(approval_id)
 
     def decide_approval(
         self, approval_id: int, state: str, by: str | None, comment: str | None
@@ -708,13 +786,13 @@ class ServerStore:
 
     def get_approval(self, approval_id: int) -> ApprovalRecord:
         with self._conn(write=False) as conn:
-            row = conn.execute(select(approvals_t).where(approvals_t.c.id == approval_id)).first()
+            row = conn.execute(_approvals_query().where(approvals_t.c.id == approval_id)).first()
         if row is None:
             raise NotFoundError(f"approval {approval_id} not found")
         return _approval(row)
 
     def list_approvals(self, *, state: str | None = None, run_id: int | None = None, limit: int = 200) -> list[ApprovalRecord]:
-        query = select(approvals_t).order_by(approvals_t.c.id.desc()).limit(limit)
+        query = _approvals_query().order_by(approvals_t.c.id.desc()).limit(limit)
         if state is not None:
             query = query.where(approvals_t.c.state == state)
         if run_id is not None:
@@ -754,6 +832,36 @@ class ServerStore:
         with self._conn(write=False) as conn:
             rows = conn.execute(query).all()
         return [AuditRecord(r.id, r.at, r.actor, r.action, r.target, r.detail or {}) for r in rows]
+
+
+# ------------------------------------------------------------------ queries
+
+
+def _env_where(repo_id: int | None, name: str) -> Any:
+    same_repo = environments_t.c.repo_id.is_(None) if repo_id is None else environments_t.c.repo_id == repo_id
+    return and_(same_repo, environments_t.c.name == name)
+
+
+def _environments_query() -> Any:
+    """Environments with their repository's name (None for the defaults)."""
+    return select(environments_t, repos_t.c.name.label("repository")).select_from(
+        environments_t.outerjoin(repos_t, repos_t.c.id == environments_t.c.repo_id)
+    )
+
+
+def _values_query() -> Any:
+    return select(values_t.c.kind, values_t.c.name, values_t.c.value).order_by(values_t.c.name)
+
+
+def _approvals_query() -> Any:
+    """Approvals with their run's repository (through the run's queue entry)."""
+    return select(
+        approvals_t, queue_t.c.repo_id.label("repo_id"), repos_t.c.name.label("repository")
+    ).select_from(
+        approvals_t.outerjoin(queue_t, queue_t.c.run_id == approvals_t.c.run_id).outerjoin(
+            repos_t, repos_t.c.id == queue_t.c.repo_id
+        )
+    )
 
 
 # ------------------------------------------------------------------ row → record
@@ -801,6 +909,8 @@ def _environment(row: Any, values: Sequence[Any]) -> EnvironmentRecord:
         url=row.url,
         secret_names=tuple(v.name for v in values if v.kind == "secret"),
         variables={v.name: bytes(v.value).decode("utf-8") for v in values if v.kind == "variable"},
+        repo_id=row.repo_id,
+        repository=row.repository,
     )
 
 
@@ -817,4 +927,6 @@ def _approval(row: Any) -> ApprovalRecord:
         decided_at=row.decided_at,
         decided_by=row.decided_by,
         comment=row.comment,
+        repo_id=row.repo_id,
+        repository=row.repository,
     )

@@ -539,7 +539,8 @@ def _dispatchable(server: Any, repo_name: str, ref: str) -> list[dict[str, Any]]
         for name, spec in trigger.inputs.items():
             options = list(spec.options)
             if spec.type == "environment" and not options:
-                options = [e.name for e in server.sstore.list_environments()]
+                options = sorted({e.name for e in (*server.sstore.list_environments(repo.id),
+                                                   *server.sstore.list_environments())})  # fmt: skip
             default = spec.default
             if spec.type == "boolean":
                 default = default is True or str(default).lower() == "true"
@@ -587,9 +588,17 @@ def dispatch_run(request: Request, form: dict[str, str], user: Principal) -> Res
 @router.get("/environments")
 @page
 def environments_page(request: Request, user: Principal) -> Response:
+    """Each repository's environments, then the server-wide defaults; the reviews waiting."""
     server = _server(request)
+    by_repo: dict[str, list[Any]] = {}
+    defaults: list[Any] = []
+    for env in server.sstore.list_environments(all_repos=True):
+        if env.repository is None:
+            defaults.append(env)
+        else:
+            by_repo.setdefault(env.repository, []).append(env)
     return render(request, "environments.html", user, nav="environments",
-                  environments=server.sstore.list_environments(),
+                  repos=sorted(by_repo.items()), defaults=defaults,
                   pending=server.sstore.list_approvals(state="pending"))  # fmt: skip
 
 

@@ -676,3 +676,35 @@ def test_reusable_workflow_reference_format() -> None:
             "'{owner}/{repo}/{path}/{file}.yml@{ref}' or './{path}/{file}.yml'",
         )
     ]
+
+
+def test_job_concurrency_keeps_its_queue_and_position_and_refuses_queue_max_with_cancel_in_progress() -> None:
+    wf = load(
+        """\
+        on: push
+        jobs:
+          deploy:
+            runs-on: x
+            concurrency:
+              group: production-${{ matrix.region }}
+              queue: max
+            steps: [{run: echo}]
+          short:
+            runs-on: x
+            concurrency: production
+            steps: [{run: echo}]
+        """
+    )
+    deploy, short = wf.jobs["deploy"].concurrency, wf.jobs["short"].concurrency
+    assert deploy is not None and (deploy.queue, deploy.pos.line, deploy.pos.col) == ("max", 6, 14)
+    assert short is not None and (short.group, short.queue, short.pos.line) == ("production", "single", 11)
+    assert messages(
+        """\
+        on: push
+        jobs:
+          deploy:
+            runs-on: x
+            concurrency: {group: production, queue: max, cancel-in-progress: true}
+            steps: [{run: echo}]
+        """
+    ) == [(5, 70, "'cancel-in-progress: true' cannot be combined with 'queue: max'")]

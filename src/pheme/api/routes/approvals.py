@@ -19,6 +19,7 @@ def approval_json(a: ApprovalRecord) -> dict[str, Any]:
     return {
         "id": a.id,
         "run_id": a.run_id,
+        "repository": a.repository,
         "job": a.job_key,
         "job_name": a.job_name,
         "environment": a.environment,

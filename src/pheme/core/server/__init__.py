@@ -12,6 +12,7 @@ from pheme.core.server.records import (
     QueueEntry,
     RepoRecord,
     TokenRecord,
+    value_scope,
 )
 from pheme.core.server.roles import Permission, Role, allows, parse_role
 
@@ -28,4 +29,5 @@ __all__ = [
     "TokenRecord",
     "allows",
     "parse_role",
+    "value_scope",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "QueueEntry",
     "RepoRecord",
     "TokenRecord",
+    "value_scope",
 ]
 
 ApprovalState = Literal["pending", "approved", "rejected", "cancelled"]
@@ -127,12 +128,40 @@ class EnvironmentRules:
 
 @dataclass(frozen=True, slots=True)
 class EnvironmentRecord:
+    """An environment of one repository (``repo_id``/``repository`` set), or a server-wide
+    default (both None) that applies to every repository without an environment of that name."""
+
     id: int
     name: str
     rules: EnvironmentRules
     url: str | None = None
     secret_names: tuple[str, ...] = ()
     variables: Mapping[str, str] = field(default_factory=dict)
+    repo_id: int | None = None
+    repository: str | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.repo_id is None
+
+    @property
+    def scope(self) -> str:
+        """Where its secrets and variables are stored (see :func:`value_scope`)."""
+        return value_scope(self.repo_id, self.name)
+
+
+def value_scope(repo_id: int | None = None, environment: str | None = None) -> str:
+    """The scope key of stored secrets and variables.
+
+    ``global`` (every job), ``repo:<id>`` (a repository's jobs),
+    ``repo:<id>:env:<name>`` (jobs of that repository deploying to its
+    environment ``name``) and ``env:<name>`` (a server-wide default
+    environment). Environment names never contain ``:``, so the forms cannot
+    collide; the repository is named by id, so renaming never moves secrets.
+    """
+    if environment is not None:
+        return f"env:{environment}" if repo_id is None else f"repo:{repo_id}:env:{environment}"
+    return "global" if repo_id is None else f"repo:{repo_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +179,8 @@ class ApprovalRecord:
     decided_at: datetime | None = None
     decided_by: str | None = None
     comment: str | None = None
+    repo_id: int | None = None  # the run's repository (None once it is unregistered)
+    repository: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

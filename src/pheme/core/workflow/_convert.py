@@ -10,7 +10,7 @@ problem it can find, never raising on odd structure.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from pheme.core.workflow._checks import (
     IdScope,
@@ -203,14 +203,20 @@ class Converter:
         if node is None:
             return None
         if node.kind == STR:
-            return Concurrency(group=str(node.value))
+            return Concurrency(group=str(node.value), pos=_pos(node))
         if node.kind != MAP:
             return None
-        group = _str(_get(node, "group"))
-        if group is None:
+        group_node = _get(node, "group")
+        group = _str(group_node)
+        if group is None or group_node is None:
             return None
+        cancel_node = _get(node, "cancel-in-progress")
+        cancel_in_progress = _bool_or_expr(cancel_node, False)
+        queue: Literal["single", "max"] = "max" if _str(_get(node, "queue")) == "max" else "single"
+        if queue == "max" and cancel_in_progress is True and cancel_node is not None:
+            self.error(cancel_node, "'cancel-in-progress: true' cannot be combined with 'queue: max'")
         return Concurrency(
-            group=group, cancel_in_progress=_bool_or_expr(_get(node, "cancel-in-progress"), False)
+            group=group, cancel_in_progress=cancel_in_progress, queue=queue, pos=_pos(group_node)
         )
 
     # ------------------------------------------------------------ on:

@@ -52,8 +52,14 @@ class Defaults:
 
 @dataclass(frozen=True, slots=True)
 class Concurrency:
+    """``concurrency`` of a workflow or a job; ``pos`` is where the group is written.
+    ``queue``: ``single`` (a newer pending run/job replaces the older one) or ``max``
+    (they wait in line)."""
+
     group: str
     cancel_in_progress: bool | str = False
+    queue: Literal["single", "max"] = "single"
+    pos: Pos = Pos()
 
 
 @dataclass(frozen=True, slots=True)

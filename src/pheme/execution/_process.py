@@ -301,8 +301,12 @@ class _Watch:
         self._close_pidfd()
         if not self._spared and self._fill == 0 and len(_SPARE_BUFFERS) < _MAX_SPARE_BUFFERS:
             self._spared = True
-            self._view.release()
-            _SPARE_BUFFERS.append(self._buffer)
+            try:
+                self._view.release()
+            except BufferError:  # pragma: no cover - a sink kept a view of it: do not reuse it
+                pass
+            else:
+                _SPARE_BUFFERS.append(self._buffer)
         if self.proc.returncode is None:
             # Only on an abnormal exit (the task was cancelled): the group is being
             # killed; reap the leader so it does not linger as a zombie.

@@ -19,8 +19,11 @@ the store at most that much later, which no reader notices; the end of the
 run (``close``) is written at once. Log lines go through one
 :class:`LogWriter` per job, which stores compressed chunks; a step's output
 arrives as whole blocks (:class:`~pheme.execution.events.LogBlock`) that go
-to the writer without a Python object per line. Times come from the events,
-not from when the thread got to them.
+to the writer without a Python object per line. The writer counts and
+compresses them BEFORE the batch's transaction begins (no database lock held
+meanwhile: the server's other writers are not kept waiting by a chatty step)
+and the batch stores the sealed chunks. Times come from the events, not from
+when the thread got to them.
 """
 
 from __future__ import annotations

@@ -77,9 +77,9 @@ class LogWriter:
     ``write_block`` whole lines already joined by ``\\n`` (no Python object per
     line: the fast path for a step printing millions of lines). A block's lines
     need not be counted by the caller: they are counted once, when the chunk
-    holding them is stored, unless the chunk's line limit could be reached
+    holding them is sealed, unless the chunk's line limit could be reached
     sooner. A block that fits in an empty chunk is never cut: the buffered
-    lines are stored first, so a stream of large blocks becomes one chunk per
+    lines are sealed first, so a stream of large blocks becomes one chunk per
     block (no joining, no second pass to count a cut-off part). A chunk is
     sealed (its lines counted and numbered, its text compressed) when it is
     full, when ``flush_interval`` seconds have passed since the last one and
@@ -225,7 +225,8 @@ class LogWriter:
                 if self._parts:
                     self._seal()
                     continue
-            # Larger than a whole chunk: store the most that fits, cut at a line end.
+            # More than a whole chunk holds (characters or lines): seal the most that fits,
+            # cut at a line end.
             cut = text.rfind("\n", start, start + limit) if rest >= limit else end
             if cut < 0:
                 # One line longer than a whole chunk: the per-line path cuts it.

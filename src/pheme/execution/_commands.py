@@ -29,7 +29,7 @@ Semantics follow GitHub's runner (``ActionCommandManager``):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pheme.errors import ExecutionError
@@ -49,6 +49,14 @@ def _has_command(text: str) -> bool:
     if ":" not in text:  # one memchr: most output never gets further
         return False
     return _COMMAND_AT_START.match(text) is not None or _COMMAND_AFTER_NEWLINE.search(text) is not None
+
+
+def _command_starts(text: str) -> Iterator[int]:
+    """Where the lines of ``text`` that start with ``::`` (after indentation) begin."""
+    if _COMMAND_AT_START.match(text):
+        yield 0
+    for match in _COMMAND_AFTER_NEWLINE.finditer(text):
+        yield match.start() + 1
 
 
 def _utf8_cut(data: bytes) -> int:
@@ -193,12 +201,29 @@ class OutputProcessor:
         """Complete lines joined by ``\n`` (the last one's newline removed)."""
         if "\r" in text:
             text = text.replace("\r\n", "\n").removesuffix("\r")
-        if _has_command(text):
-            self._feed_slow(text.split("\n"))
-        elif self.masker:
-            self.emit(LogBlock(self.masker.mask(text)))
-        else:
-            self.emit(LogBlock(text))
+        if not _has_command(text):
+            self._emit_text(text)
+            return
+        # Only the lines that look like commands are handled one by one; the runs of
+        # plain lines between them are sliced out whole (a group header in a MiB of
+        # output must not cost a Python step per line).
+        out: list[str] = []
+        pos = 0
+        for start in _command_starts(text):
+            if start > pos:
+                out.append(text[pos : start - 1])
+            end = text.find("\n", start)
+            if end < 0:
+                end = len(text)
+            self._line(text[start:end], out)
+            pos = end + 1
+        if pos <= len(text):
+            out.append(text[pos:])
+        if out:
+            self._emit_text("\n".join(out))
+
+    def _emit_text(self, text: str) -> None:
+        self.emit(LogBlock(self.masker.mask(text) if self.masker else text))
 
     def _keep(self, partial: bytes) -> None:
         if len(partial) >= _HUGE_LINE:  # a giant line without newline: hand it on anyway
@@ -221,28 +246,29 @@ class OutputProcessor:
     def _feed_slow(self, lines: list[str]) -> None:
         out: list[str] = []
         for line in lines:
-            if self._stop_token is not None:
-                if line.strip() == f"::{self._stop_token}::":
-                    self._stop_token = None
-                else:
-                    out.append(line)
-                continue
-            parsed = parse_command(line)
-            if parsed is None or parsed[0] not in _KNOWN:
-                out.append(line)
-                continue
-            if parsed[0] == "add-mask" and out:
-                # The new value is masked from here on; the lines before are handed on as they are.
-                self._emit_lines(out)
-                out = []
-            if self._echo:
-                out.append(line)
-            out.extend(self._run(line, *parsed))
+            self._line(line, out)
         if out:
-            self._emit_lines(out)
+            self._emit_text("\n".join(out))
 
-    def _emit_lines(self, lines: list[str]) -> None:
-        self.emit(self.masker.mask("\n".join(lines)).split("\n") if self.masker else lines)
+    def _line(self, line: str, out: list[str]) -> None:
+        """Handle one line that may be a command; what it shows goes to ``out``."""
+        if self._stop_token is not None:
+            if line.strip() == f"::{self._stop_token}::":
+                self._stop_token = None
+            else:
+                out.append(line)
+            return
+        parsed = parse_command(line)
+        if parsed is None or parsed[0] not in _KNOWN:
+            out.append(line)
+            return
+        if parsed[0] == "add-mask" and out:
+            # The new value is masked from here on; the lines before are handed on as they are.
+            self._emit_text("\n".join(out))
+            out.clear()
+        if self._echo:
+            out.append(line)
+        out.extend(self._run(line, *parsed))
 
     # -- commands ---------------------------------------------------------
     def _run(self, line: str, name: str, props: dict[str, str], data: str) -> list[str]:

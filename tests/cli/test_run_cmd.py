@@ -512,3 +512,23 @@ def test_live_view_shows_the_last_lines_of_a_big_block_and_how_many_it_skipped()
     text = stream.getvalue()
     assert "… 9900 lines not shown (all are stored: pheme logs 7)" in text
     assert "[build] line 9999" in text and "[build] line 9900" in text and "[build] line 9899\n" not in text
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_plain_view_handles_markers_inside_a_block_like_separate_lines(fail: bool) -> None:
+    from pheme.execution.events import LogBlock
+
+    step = StepRef(1, None, "Compile")
+    stream = io.StringIO()
+    view = PlainView(stream)
+    observer = view.observer(_record(), _Workflow())  # type: ignore[arg-type]
+    block = "a\nb\n##[group]Details\nc\n\nd\n##[endgroup]\ne\n##[error]bad\nf\n##[group]Second\ng"
+    observer(LogLines(JOB, LogBlock(block), step))
+    observer(StepFinished(JOB, step, "failure" if fail else "success", "failure" if fail else "success", {}, T0))
+    view.close()
+    lines = stream.getvalue().splitlines()
+    shown = ["[build] a", "[build] b", "[build] ▸ Details", "[build] e", "[build] Error: bad", "[build] f",
+             "[build] ▸ Second"]  # fmt: skip
+    folded = ["[build]   c", "[build]   ", "[build]   d", "[build]   g"]
+    assert lines[: len(shown)] == shown
+    assert lines[len(shown) : -1] == (folded if fail else [])

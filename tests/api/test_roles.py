@@ -35,6 +35,7 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("POST", "/api/v1/repos/{owner}/{name}/dispatch", "run", {"workflow": "ci.yml", "ref": "main"}),
     ("GET", "/api/v1/runs", "read", None),
     ("GET", "/api/v1/runs/{run_id}", "read", None),
+    ("GET", "/api/v1/runs/{run_id}/attempts/{attempt}", "read", None),
     ("GET", "/api/v1/runs/{run_id}/jobs", "read", None),
     ("GET", "/api/v1/runs/{run_id}/jobs/{job_id}", "read", None),
     ("GET", "/api/v1/runs/{run_id}/jobs/{job_id}/steps", "read", None),
@@ -79,7 +80,7 @@ ROUTES: list[tuple[str, str, str, Any]] = [
 VALUES = {
     "{owner}/{name}": "acme/proj", "{run_id}": "1", "{job_id}": "1", "{approval_id}": "1", "{token_id}": "1",
     "{name}": "staging", "{environment}": "production", "{secret}": "API_KEY", "{variable}": "LEVEL",
-    "{analysis_id}": "1", "{deployment_id}": "1",
+    "{analysis_id}": "1", "{deployment_id}": "1", "{attempt}": "1",
 }  # fmt: skip
 
 

@@ -125,22 +125,103 @@ def _lines(store: Any, run_id: int) -> list[str]:
     return [line for job in run.jobs for line in store.read_log(run_id, job.id)]
 
 
-def test_rerun_all_jobs_or_only_the_failed_ones(pipeline_factory: Any, h: Any) -> None:
-    pipe = pipeline_factory({".github/workflows/flaky.yml": FAILING})
+RETRY = """name: Retry
+on: [push]
+jobs:
+  prep:
+    runs-on: ubuntu-latest
+    outputs:
+      token: ${{ steps.make.outputs.token }}
+    steps:
+      - id: make
+        run: echo "token=made-in-attempt-$GITHUB_RUN_ATTEMPT" >> "$GITHUB_OUTPUT"
+  check:
+    needs: prep
+    runs-on: ubuntu-latest
+    strategy:
+      fail-fast: false
+      matrix:
+        part: [a, b]
+    steps:
+      - run: echo "check ${{ matrix.part }} in attempt $GITHUB_RUN_ATTEMPT of run $GITHUB_RUN_ID number $GITHUB_RUN_NUMBER"
+      - run: test "${{ matrix.part }}" = a || test "$GITHUB_RUN_ATTEMPT" -ge 2
+  report:
+    needs: [prep, check]
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "report got ${{ needs.prep.outputs.token }}, check ${{ needs.check.result }}, attempt ${{ github.run_attempt }}"
+"""
+
+
+def _jobs(run: dict[str, Any]) -> dict[str, tuple[str | None, bool]]:
+    return {j["name"]: (j["conclusion"], j["reused"]) for j in run["jobs"]}
+
+
+def test_rerun_failed_jobs_is_the_next_attempt_and_carries_the_rest_over(pipeline_factory: Any) -> None:
+    pipe = pipeline_factory({".github/workflows/retry.yml": RETRY})
     [first] = pipe.wait_done(*pipe.push())
-    assert first["conclusion"] == "failure"
-    all_again = pipe.api.post(f"/api/v1/runs/{first['id']}/rerun", role="developer", json={"failed_only": False})
-    assert all_again.status_code == 201
-    [again] = pipe.wait_done(all_again.json()["id"])
-    assert sorted(j["id"] for j in again["jobs"]) == ["bad", "good"] and again["sha"] == first["sha"]
-    only_failed = pipe.api.post(f"/api/v1/runs/{first['id']}/rerun", json={"failed_only": True})
-    [retried] = pipe.wait_done(only_failed.json()["id"])
-    assert [j["id"] for j in retried["jobs"]] == ["bad"]
-    assert pipe.server.sstore.queue_entry(retried["id"]).attempt == 2
-    [ok] = pipe.wait_done(*pipe.push({"fixed.txt": "yes"}))
-    assert ok["conclusion"] == "success"
-    no_failures = pipe.api.post(f"/api/v1/runs/{ok['id']}/rerun", json={"failed_only": True})
-    assert no_failures.status_code == 409
+    run_id = first["id"]
+    assert (first["conclusion"], first["run_attempt"]) == ("failure", 1)
+    assert _jobs(first) == {"prep": ("success", False), "check (a)": ("success", False),
+                            "check (b)": ("failure", False), "report": ("skipped", False)}  # fmt: skip
+
+    response = pipe.api.post(f"/api/v1/runs/{run_id}/rerun", role="developer", json={"failed_only": True})
+    assert response.status_code == 201, response.text
+    queued = response.json()
+    assert (queued["id"], queued["number"], queued["run_attempt"], queued["status"]) == (run_id, first["number"], 2, "queued")
+    [second] = pipe.wait_done(run_id)
+    assert (second["id"], second["number"], second["run_attempt"], second["conclusion"]) == (run_id, first["number"], 2, "success")
+    # Failed combination and its dependent ran again; the rest was carried over, not executed.
+    assert _jobs(second) == {"prep": ("success", True), "check (a)": ("success", True),
+                             "check (b)": ("success", False), "report": ("success", False)}  # fmt: skip
+    # GITHUB_RUN_ATTEMPT counts up; GITHUB_RUN_ID and GITHUB_RUN_NUMBER stay.
+    assert any(f"check b in attempt 2 of run {run_id} number {first['number']}" in line for line in _log_of(pipe, second, "check (b)"))
+    assert any("report got made-in-attempt-1, check success, attempt 2" in line for line in _log_of(pipe, second, "report"))
+    assert [r["id"] for r in pipe.api.get("/api/v1/runs").json()["runs"]] == [run_id]  # no new run
+
+    # The first attempt stays as it ended, and its job ids stay valid for the logs.
+    earlier = pipe.api.get(f"/api/v1/runs/{run_id}/attempts/1", role="viewer").json()
+    assert (earlier["run_attempt"], earlier["conclusion"], _jobs(earlier)) == (1, "failure", _jobs(first))
+    assert pipe.api.get(f"/api/v1/runs/{run_id}/attempts/2", role="viewer").json() == second
+    assert pipe.api.get(f"/api/v1/runs/{run_id}/attempts/3", role="viewer").status_code == 404
+    old_b = next(j["job_id"] for j in first["jobs"] if j["name"] == "check (b)")
+    assert pipe.api.get(f"/api/v1/runs/{run_id}/jobs/{old_b}", role="viewer").json()["conclusion"] == "failure"
+    assert any("check b in attempt 1" in line for line in _log_of(pipe, first, "check (b)"))
+    # A carried-over job reads the log of the attempt it ran in.
+    assert _log_of(pipe, second, "prep") == _log_of(pipe, first, "prep")
+
+    # Each attempt counts once in /metrics; carried-over jobs are not counted again.
+    metrics = pipe.api.get("/metrics", role=None).text
+    assert 'pheme_runs_total{conclusion="failure",workflow="Retry"} 1.0' in metrics
+    assert 'pheme_runs_total{conclusion="success",workflow="Retry"} 1.0' in metrics
+    assert 'pheme_jobs_total{conclusion="success",workflow="Retry"} 4.0' in metrics
+
+    audit = pipe.api.get("/api/v1/audit?action=run.rerun").json()["entries"][0]
+    assert (audit["actor"], audit["detail"]["attempt"]) == ("developer-user", 2)
+    assert pipe.api.post(f"/api/v1/runs/{run_id}/rerun", json={"failed_only": True}).status_code == 409  # none failed
+
+    again = pipe.api.post(f"/api/v1/runs/{run_id}/rerun", json={"failed_only": False})
+    assert again.status_code == 201 and again.json()["run_attempt"] == 3
+    [third] = pipe.wait_done(run_id)
+    assert third["run_attempt"] == 3 and not any(reused for _, reused in _jobs(third).values())
+    assert any("report got made-in-attempt-3" in line for line in _log_of(pipe, third, "report"))
+
+
+def _log_of(pipe: Any, run: dict[str, Any], name: str) -> list[str]:
+    job_id = next(j["job_id"] for j in run["jobs"] if j["name"] == name)
+    return list(pipe.api.get(f"/api/v1/runs/{run['id']}/jobs/{job_id}/logs", role="viewer").json()["lines"])
+
+
+def test_rerun_of_a_run_that_is_not_completed_is_refused_in_one_line(pipeline_factory: Any) -> None:
+    pipe = pipeline_factory({".github/workflows/slow.yml": SLOW})
+    [run_id] = pipe.push()
+    pipe.wait(lambda: any("started" in line for line in _lines(pipe.server.store, run_id)))
+    response = pipe.api.post(f"/api/v1/runs/{run_id}/rerun", role="developer", json={"failed_only": False})
+    assert response.status_code == 409
+    assert response.json()["error"] == f"run {run_id} is still in_progress: cancel it or wait for it to finish"
+    pipe.api.post(f"/api/v1/runs/{run_id}/cancel")
+    [run] = pipe.wait_done(run_id)
+    assert run["run_attempt"] == 1
 
 
 def test_dispatch_starts_a_run_with_typed_inputs(pipeline_factory: Any) -> None:

@@ -115,8 +115,9 @@ def test_json_is_exactly_one_document_with_the_documented_shape(tmp_path: Path) 
     doc = json.loads(proc.stdout)  # fails if there is anything but one document
     assert "[build] hello from build" in proc.stderr  # logs went to stderr
     (run,) = doc["runs"]
-    assert set(run) == {"id", "number", "workflow", "file", "event", "ref", "sha", "conclusion",
+    assert set(run) == {"id", "number", "run_attempt", "workflow", "file", "event", "ref", "sha", "conclusion",
                         "started_at", "finished_at", "jobs"}
+    assert run["run_attempt"] == 1  # a local run is always its first attempt
     assert (run["workflow"], run["file"], run["event"], run["ref"], run["number"]) == (
         "CI", ".github/workflows/ci.yml", "push", "refs/heads/main", 1)
     assert run["sha"] == git(root, "rev-parse", "HEAD")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pheme.cli import main
-from pheme.core.runs import Status
+from pheme.core.runs import Conclusion, Status
 from pheme.storage import open_store
 
 GIT_ID = ("-c", "user.name=Ada Lovelace", "-c", "user.email=ada@example.com")
@@ -92,6 +92,39 @@ def test_runs_show_and_its_json(repo: Path, capsys: pytest.CaptureFixture[str]) 
     assert run["jobs"][0]["outputs"] == {"v": "7"} and run["jobs"][1]["matrix"] == {"n": 1}
     code, _, err = pheme(capsys, "runs", "show", "42")
     assert code == 1 and err == "pheme: run 42 not found\n"
+
+
+def test_runs_show_and_logs_name_the_attempt(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pheme(capsys, "run", "-C", str(repo), "-q", "-W", ".github/workflows/ci.yml")
+    code, out, _ = pheme(capsys, "runs", "show", "1")
+    assert "run 1: CI #1 (.github/workflows/ci.yml) · attempt 1\n" in out  # a local run is attempt 1
+    with open_store() as store:  # as the server's "re-run failed jobs" leaves it: build carried over
+        first = store.get_run(1)
+        build = next(j for j in first.jobs if j.key == "build")
+        store.new_attempt(1, reuse=[build.id])
+        store.update_run(1, Status.IN_PROGRESS)
+        retest = store.create_job(1, "test", "test (1)", {"n": 1})
+        store.append_log(retest, ["test 1 again"])
+        store.update_job(retest, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+        store.update_run(1, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+    code, out, _ = pheme(capsys, "runs", "show", "1")
+    assert code == 0 and "run 1: CI #1 (.github/workflows/ci.yml) · attempt 2 of 2" in out
+    assert "build  [build, job id" in out and "success (carried over from an earlier attempt)" in out
+    code, out, _ = pheme(capsys, "runs", "show", "1", "--json")
+    assert json.loads(out)["run_attempt"] == 2 and len(json.loads(out)["jobs"]) == 2
+    code, out, _ = pheme(capsys, "runs", "show", "1", "--attempt", "1", "--json")
+    assert (json.loads(out)["run_attempt"], len(json.loads(out)["jobs"])) == (1, 3)
+    code, out, _ = pheme(capsys, "logs", "1", "--job", "build")
+    assert "build log line" in out  # the carried-over job's log is the one of attempt 1
+    code, out, _ = pheme(capsys, "logs", "1")
+    assert "[test (1)] test 1 again" in out and "[test (2)]" not in out
+    old_test = next(j for j in first.jobs if j.name == "test (2)")
+    code, out, _ = pheme(capsys, "logs", "1", "--job", str(old_test.id))  # an attempt-1 job id
+    assert code == 0 and "test 2" in out
+    code, out, _ = pheme(capsys, "logs", "1", "--attempt", "1")
+    assert "[test (2)] test 2" in out
+    code, _, err = pheme(capsys, "runs", "show", "1", "--attempt", "5")
+    assert code == 1 and err == "pheme: run 1 has no attempt 5 (attempts: 1-2)\n"
 
 
 def test_logs_by_job_key_name_and_id_are_masked(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

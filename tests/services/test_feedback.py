@@ -173,3 +173,26 @@ def test_retries_are_bounded(make_server: Any, http: Recorder) -> None:
     _push(server, sha)
     assert len([r for r in http.requests if r["path"] == "/hook"]) == 3
     assert 'pheme_notifications_total{kind="notification",outcome="failed"} 1.0' in server.metrics.render().decode()
+
+
+def test_a_rerun_updates_the_same_commit_status_and_notifies_with_its_attempt(make_server: Any, http: Recorder) -> None:
+    from pheme.services.server_runs import rerun
+
+    server, sha = make_server(
+        'test "$GITHUB_RUN_ATTEMPT" -ge 2',
+        github_api_url=http.url + "/api/v3",
+        notifications=[{"url": http.url + "/hook", "secret": "x", "events": ["run_failed", "run_succeeded"]}],
+    )
+    run_id = _push(server, sha)
+    again = rerun(server, run_id, failed_only=True, actor="alice")
+    assert (again.id, again.attempt) == (run_id, 2)
+    assert server.dispatcher.wait_idle(60) and server.feedback.wait_idle(30)
+    statuses = [r for r in http.requests if "/statuses/" in r["path"]]
+    bodies = [json.loads(r["body"]) for r in statuses]
+    # One status per sha and context, updated through both attempts, pointing at the same run.
+    assert [b["state"] for b in bodies] == ["pending", "pending", "failure", "pending", "pending", "success"]
+    assert {r["path"] for r in statuses} == {f"/api/v3/repos/acme/proj/statuses/{sha}"}
+    assert {(b["context"], b["target_url"]) for b in bodies} == {("pheme/CI", f"https://ci.example.com/runs/{run_id}")}
+    hooks = [json.loads(r["body"]) for r in http.requests if r["path"] == "/hook"]
+    assert [(h["event"], h["run"]["id"], h["run"]["run_attempt"]) for h in hooks] == [
+        ("run_failed", run_id, 1), ("run_succeeded", run_id, 2)]  # fmt: skip

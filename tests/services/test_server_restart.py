@@ -190,8 +190,23 @@ def test_interrupted_runs_end_failed_without_rerun_by_default(tmp_path: Path, mo
     after.close()
 
 
-def test_interrupted_runs_are_rerun_when_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pheme.core.runs import Status
+RESUMABLE = """on: [push]
+jobs:
+  setup:
+    runs-on: x
+    outputs: {v: "${{ steps.s.outputs.v }}"}
+    steps: [{id: s, run: 'echo v=computed-again >> $GITHUB_OUTPUT'}]
+  work:
+    runs-on: x
+    needs: setup
+    steps: [{run: 'echo "got ${{ needs.setup.outputs.v }} in attempt $GITHUB_RUN_ATTEMPT"'}]
+"""
+
+
+def test_interrupted_runs_are_rerun_as_their_next_attempt_when_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pheme.core.runs import Conclusion, Status
     from pheme.services.server import PipelineServer
     from pheme.services.server_settings import load_settings
     from pheme.storage.server import NewRun
@@ -199,7 +214,7 @@ def test_interrupted_runs_are_rerun_when_configured(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("PHEME_HOME", str(tmp_path / "home"))
     repo_dir = tmp_path / "src"
     (repo_dir / ".github/workflows").mkdir(parents=True)
-    (repo_dir / ".github/workflows/w.yml").write_text("on: [push]\njobs:\n  work: {runs-on: x, steps: [{run: 'true'}]}\n")
+    (repo_dir / ".github/workflows/w.yml").write_text(RESUMABLE)
     _git(repo_dir, "init", "-q", "-b", "main")
     _git(repo_dir, "add", "-A")
     _git(repo_dir, "commit", "-q", "-m", "init")
@@ -212,17 +227,24 @@ def test_interrupted_runs_are_rerun_when_configured(tmp_path: Path, monkeypatch:
                                            ref="refs/heads/main", sha=sha, actor="bob", payload={})]).run_ids[0]  # fmt: skip
     assert before.sstore.claim(run_id, "old-process")
     before.store.update_run(run_id, Status.IN_PROGRESS)
+    setup = before.store.create_job(run_id, "setup", "setup")
+    before.store.update_job(setup, Status.IN_PROGRESS)
+    before.store.update_job(setup, Status.COMPLETED, conclusion=Conclusion.SUCCESS, outputs={"v": "from-attempt-1"})
     before.store.update_job(before.store.create_job(run_id, "work", "work"), Status.IN_PROGRESS)
     before.close()
 
     after = PipelineServer(settings)
     after.start()
     try:
-        assert after.store.get_run(run_id).conclusion == "failure"
-        [retry] = [r for r in after.store.list_runs() if r.id != run_id]
-        entry = after.sstore.queue_entry(retry.id)
-        assert (entry.attempt, entry.rerun_of, entry.jobs) == (2, run_id, ("work",))
         assert after.dispatcher.wait_idle(60)
-        assert after.store.get_run(retry.id).conclusion == "success"
+        assert [r.id for r in after.store.list_runs()] == [run_id]  # the same run, no new one
+        first = after.store.get_attempt(run_id, 1)
+        assert (first.conclusion, {j.key: j.conclusion for j in first.jobs}) == (
+            "failure", {"setup": "success", "work": "failure"})  # fmt: skip
+        run = after.store.get_run(run_id)
+        assert (run.attempt, run.number, run.conclusion) == (2, 1, "success")
+        assert {j.key: j.reused for j in run.jobs} == {"setup": True, "work": False}
+        assert "got from-attempt-1 in attempt 2" in list(after.store.read_log(run_id, "work"))
+        assert after.sstore.queue_entry(run_id).actor == "pheme"
     finally:
         after.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -163,3 +164,42 @@ def test_server_wide_environments_become_defaults_with_their_secrets_intact(db_u
             assert len(conn.execute(select(values_t.c.id)).all()) == 4
     finally:
         engine.dispose()
+
+
+def test_runs_stored_before_attempts_become_attempt_1(db_url: str) -> None:
+    """0005 adds attempts to a database with history: every run, job and queue entry is kept."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    engine = create_engine(db_url)
+    cfg = alembic_config()
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0004_deployments")
+            conn.execute(text("INSERT INTO runs (id, number, workflow_name, workflow_file, event, ref, sha, status, "
+                              "conclusion, created_at, inputs) VALUES (7, 3, 'CI', 'ci.yml', 'push', 'main', :sha, "
+                              "'completed', 'failure', :now, '{}')"), {"sha": "a" * 40, "now": now})  # fmt: skip
+            conn.execute(text("INSERT INTO jobs (id, run_id, key, name, status, conclusion, outputs, log_lines) "
+                              "VALUES (70, 7, 'build', 'build', 'completed', 'failure', '{}', 0)"))  # fmt: skip
+            conn.execute(text("INSERT INTO server_repos (id, name, source, created_at) VALUES (1, 'a/b', '/x', :now)"),
+                         {"now": now})  # fmt: skip
+            conn.execute(text("INSERT INTO server_queue (run_id, repo_id, state, actor, attempt, rerun_of, payload, "
+                              "cancel_in_progress, cancel_requested, enqueued_at) VALUES (7, 1, 'done', 'bob', 2, NULL, "
+                              "'{}', false, false, :now)"), {"now": now})  # fmt: skip
+    finally:
+        engine.dispose()
+    with open_store(db_url) as store:
+        run = store.get_run(7)
+        assert (run.number, run.attempt, run.conclusion) == (3, 1, "failure")
+        assert [(j.id, j.attempt, j.reused) for j in run.jobs] == [(70, 1, False)]
+        assert store.get_attempt(7, 1) == run and store.attempts(7) == [dataclasses.replace(run, jobs=())]
+        from pheme.storage.server import ServerStore
+
+        entry = ServerStore(store).queue_entry(7)
+        assert (entry.actor, entry.state) == ("bob", "done")
+        again = store.new_attempt(7)  # and it can be re-run as its attempt 2
+        assert (again.id, again.number, again.attempt) == (7, 3, 2)
+    assert _heads(db_url) == set(ScriptDirectory.from_config(alembic_config()).get_heads())

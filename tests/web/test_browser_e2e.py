@@ -4,7 +4,8 @@
 A person logs in with a token, finds the run in the list, opens it, sees the job
 graph and the build's folded log group, approves the deployment that waits for
 review, watches its log arrive live (a group folding as it streams), sees the
-run complete, and finds the decision in the audit log.
+run complete, finds the decision in the audit log, and re-runs it: the same
+run page shows attempt 2 and links to attempt 1.
 
 The deploy step waits on two gate files the test creates, so "live" is
 observable without sleeping: the test opens the gate only once the page shows
@@ -276,10 +277,22 @@ def test_log_in_follow_a_run_approve_it_live_and_find_the_decision(site: Site, t
             entry = page.locator('tr[data-action="approval.approve"]')
             expect(entry).to_contain_text("dana")
             expect(entry).to_contain_text("ship it <now>")
+
+            # Re-run it: the same run page, now showing attempt 2; attempt 1 stays as it ended.
+            page.goto(site.base + f"/runs/{run_id}")
+            page.get_by_role("button", name="Re-run all jobs").click()
+            expect(page).to_have_url(site.base + f"/runs/{run_id}")
+            expect(page.locator(".run-head h1")).to_contain_text("Attempt 2")
+            page.locator("dd.attempts a", has_text="#1").click()
+            expect(page).to_have_url(site.base + f"/runs/{run_id}/attempts/1")
+            expect(page.locator(".run-head h1 .badge")).to_contain_text("success")
+            expect(page.locator(".earlier-attempt")).to_contain_text("attempt 1 of 2")
+            expect(page.locator('svg.jobgraph g.node[data-job-key="deploy"]')).to_have_class("node s-success")
             assert problems == [], problems
         finally:
             browser.close()
-    assert site.api(f"/api/v1/runs/{run_id}")["conclusion"] == "success"
+    assert site.api(f"/api/v1/runs/{run_id}/attempts/1")["conclusion"] == "success"
+    assert site.api(f"/api/v1/runs/{run_id}")["run_attempt"] == 2
 
 
 def test_a_viewer_reads_why_a_canary_was_rolled_back(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -136,12 +136,42 @@ def test_developers_cancel_and_rerun_viewers_may_not(waiting: Any) -> None:
     page = ui.as_("developer").get(f"/runs/{run_id}").text
     assert "Re-run all jobs" in page and "Re-run failed jobs" in page
     assert "Re-run" not in ui.as_("viewer").get(f"/runs/{run_id}").text
+    assert ui.as_("viewer").post(f"/runs/{run_id}/rerun", {"failed_only": "true"}).status_code == 403
     again = ui.as_("developer").post(f"/runs/{run_id}/rerun", {"failed_only": "true"})
-    assert again.status_code == 303
-    new_id = int(again.headers["location"].rsplit("/", 1)[1])
-    assert new_id != run_id
-    entry = ui.server.sstore.queue_entry(new_id)
-    assert entry.rerun_of == run_id and entry.jobs == ("deploy",)
+    assert again.status_code == 303 and again.headers["location"] == f"/runs/{run_id}"  # the same run
+    assert ui.server.store.get_run(run_id).attempt == 2
+    assert ui.server.sstore.queue_entry(run_id).actor == "developer-user"
+
+
+def test_a_rerun_shows_as_the_next_attempt_and_earlier_attempts_stay_viewable(waiting: Any) -> None:
+    ui, run_id, _ = waiting
+    ui.as_("developer").post(f"/runs/{run_id}/cancel", {})
+    ui.wait_state(run_id, "completed")
+    first = ui.server.store.get_run(run_id)
+    ui.as_("developer").post(f"/runs/{run_id}/rerun", {"failed_only": "true"})
+    ui.pending(run_id)  # the deploy job of attempt 2 waits for its review again
+    latest = ui.server.store.get_run(run_id)
+    assert {j.key: (j.reused, j.status.value) for j in latest.jobs} == {
+        "build": (True, "completed"), "test": (True, "completed"), "deploy": (False, "waiting")}  # fmt: skip
+
+    page = ui.as_("viewer").get(f"/runs/{run_id}").text
+    assert "Attempt 2" in page and f'href="/runs/{run_id}/attempts/1"' in page
+    assert 'aria-current="page">#2<' in page
+
+    earlier = ui.as_("viewer").get(f"/runs/{run_id}/attempts/1")
+    assert earlier.status_code == 200
+    assert "This is attempt 1 of 2" in earlier.text and f'href="/runs/{run_id}">Go to the latest attempt' in earlier.text
+    assert re.search(r'<g class="node s-cancelled" data-job-key="deploy">', earlier.text)
+    assert "data-state-url" not in earlier.text  # an earlier attempt never changes: not polled
+    assert "Re-run" not in ui.as_("developer").get(f"/runs/{run_id}/attempts/1").text
+
+    old_build = next(j for j in first.jobs if j.key == "build")
+    old_page = ui.as_("viewer").get(f"/runs/{run_id}/jobs/{old_build.id}").text
+    assert "This is attempt 1 of 2" in old_page and "built &amp; ready" in old_page
+    carried = next(j for j in latest.jobs if j.key == "build")
+    carried_page = ui.as_("viewer").get(f"/runs/{run_id}/jobs/{carried.id}").text
+    assert "carried over from an earlier attempt" in carried_page and "built &amp; ready" in carried_page
+    assert ui.as_("viewer").get(f"/runs/{run_id}/attempts/3").status_code == 404
 
 
 def test_a_running_run_cannot_be_rerun_and_the_page_says_why(waiting: Any) -> None:

@@ -5,8 +5,8 @@ Layout (thin: validation and HTTP here, the use cases in :mod:`pheme.services.se
     app.py        create_app, error handlers (one-line JSON errors), metrics + JSON access log
     auth.py       bearer tokens -> Principal; ``require(Permission.X)`` dependencies
     schemas.py    pydantic bodies and responses
-    routes/       ops (healthz, readyz, metrics), webhooks, repos, tokens, runs (jobs, logs,
-                  artifacts, cancel, re-run, dispatch), approvals, environments, audit
+    routes/       ops (healthz, readyz, metrics), webhooks, repos, tokens, runs (attempts, jobs,
+                  logs, artifacts, cancel, re-run, dispatch), approvals, environments, audit
 
 UI pages live in :mod:`pheme.web` (registered by ``create_app`` when present).
 """

@@ -3,6 +3,8 @@
 Thin: open the store, ask it, print. ``--json`` prints the same run objects as
 ``pheme run --json`` (see :mod:`pheme.services.runs`). Logs are the stored,
 already-masked text; ``--follow`` streams new lines until the run completes.
+A run re-run on the server has several attempts: ``show`` and ``logs`` show
+the latest unless ``--attempt N`` is given (a job id of any attempt works too).
 """
 
 from __future__ import annotations
@@ -93,20 +95,23 @@ def register(app: typer.Typer) -> None:
     @runs_app.command("show")
     def show(
         run_id: int = typer.Argument(..., metavar="ID", help="Run id (first column of 'pheme runs')."),
+        attempt: int | None = typer.Option(None, "--attempt", min=1, help="Show this attempt (default: the latest)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
-        """Show one run: its jobs, steps, outcomes and outputs."""
+        """Show one run: its attempt, jobs, steps, outcomes and outputs."""
         import json
 
         from pheme.services.runs import run_to_json
 
         with _store() as store:
-            run = store.get_run(run_id)
+            run = store.get_run(run_id) if attempt is None else store.get_attempt(run_id, attempt)
+            latest = run.attempt if attempt is None else store.get_run(run_id).attempt
         if as_json:
             sys.stdout.write(json.dumps(run_to_json(run)) + "\n")
             return
+        of = f" of {latest}" if latest > 1 else ""
         out = [
-            f"run {run.id}: {run.workflow} #{run.number} ({run.file})",
+            f"run {run.id}: {run.workflow} #{run.number} ({run.file}) · attempt {run.attempt}{of}",
             f"  event {run.event} · {run.ref} · {run.sha[:12]}",
             f"  {_status(run)}" + (f" in {_took(run.started_at, run.finished_at)}" if run.finished_at else "")
             + (f" · {run.error}" if run.error else ""),
@@ -115,6 +120,8 @@ def register(app: typer.Typer) -> None:
             out.append("  inputs: " + ", ".join(f"{k}={v}" for k, v in run.inputs.items()))
         for job in run.jobs:
             jstat = job.conclusion.value if job.conclusion else job.status.value
+            if job.reused:
+                jstat += " (carried over from an earlier attempt)"
             out.append(f"\n  {job.name}  [{job.key}, job id {job.id}]  {jstat}  {_took(job.started_at, job.finished_at)}".rstrip())
             for step in job.steps:
                 sstat = step.conclusion.value if step.conclusion else step.status.value
@@ -134,14 +141,20 @@ def register(app: typer.Typer) -> None:
     def logs(
         run_id: int = typer.Argument(..., metavar="ID", help="Run id (see 'pheme runs')."),
         job: str | None = typer.Option(None, "--job", "-j", help="Job key (build), name (build (3.12)) or job id."),
+        attempt: int | None = typer.Option(None, "--attempt", min=1, help="Logs of this attempt (default: the latest)."),
         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run completes."),
     ) -> None:
         """Print a run's stored log (secrets are masked); all jobs unless --job."""
         from pheme.services.runs import job_selector, log_lines, select_jobs
 
         with _store() as store:
-            run = store.get_run(run_id)
             selector = job_selector(job)
+            run = store.get_run(run_id)
+            if attempt is None and isinstance(selector, int) and all(j.id != selector for j in run.jobs):
+                attempt = _attempt_of(store, run_id, selector)
+            if attempt is not None and attempt != run.attempt:
+                run = store.get_attempt(run_id, attempt)
+                follow = False  # an earlier attempt has ended: nothing more will come
             selected = select_jobs(run, selector)
             # One job asked for: its lines as stored. Several (all, or a matrix key): "[job] line".
             named = selector is None or len(selected) > 1
@@ -152,6 +165,17 @@ def register(app: typer.Typer) -> None:
                 raise SystemExit(130) from None
             except BrokenPipeError:
                 raise SystemExit(0) from None
+
+
+def _attempt_of(store: Any, run_id: int, job_id: int) -> int | None:
+    """The attempt a job id of the run belongs to (None if it is not the run's)."""
+    from pheme.storage import NotFoundError
+
+    try:
+        found = store.get_job(job_id)
+    except NotFoundError:
+        return None
+    return int(found.attempt) if found.run_id == run_id else None
 
 
 def _print_lines(lines: Any, *, batch_size: int) -> None:

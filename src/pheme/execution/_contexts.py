@@ -47,7 +47,7 @@ def github_context(req: RunRequest, *, workspace: str, event_path: str, job_id: 
         "action_repository": "",
         "action_status": "",
         "actor": req.actor,
-        "triggering_actor": req.actor,
+        "triggering_actor": req.triggering_actor or req.actor,
         "api_url": req.api_url,
         "base_ref": base_ref,
         "env": "",

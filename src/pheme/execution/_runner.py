@@ -14,6 +14,11 @@ caller's result and outputs (for ``needs.<caller>``) come from them — see
 
 Everything runs inside one ``asyncio.TaskGroup`` and the per-run temporary
 directory is removed in ``finally`` whatever happens.
+
+A re-run attempt may carry jobs over (``RunRequest.reused``): such a job
+instance finishes at once with its earlier result, without a slot, an event
+or its ``if:``; it still waits for its needs, so ordering and ``needs``
+contexts are exactly those of a normal run.
 """
 
 from __future__ import annotations
@@ -363,8 +368,37 @@ class _Scope:
         finally:
             self.done[job_id].set()
 
+    def carried(self, job: Job, needs: Mapping[str, Any]) -> list[JobResult] | None:
+        """Every instance of ``job`` as carried over from an earlier attempt, or None
+        if any instance has to run (or the job is not carried over at all).
+
+        The matrix is expanded as usual (its inputs are the carried-over needs, so it
+        comes out as before) and each combination's key looked up in ``reused``.
+        """
+        reused = self.request.reused
+        if self.depth or not reused or not any(r.job_id == job.id for r in reused.values()):
+            return None
+        try:
+            combos = self._strategy(job, needs)[0]
+        except (ExpressionError, PlanningError):
+            return None
+        keys = [self._instance_key(job, combo) for combo in combos]
+        if not keys or any(k not in reused for k in keys):
+            return None
+        return [reused[k] for k in keys]
+
+    def carry(self, job: Job, result: JobResult, index: int) -> None:
+        """Finish an instance with its earlier attempt's result (not run, no event)."""
+        key = self.run.unique_key(result.key)
+        self.finish(job, dataclasses.replace(result, key=key, reused=True), index)
+
     async def _run_job(self, job: Job) -> None:
         needs = self.needs_context(job)
+        carried = self.carried(job, needs)
+        if carried is not None:
+            for index, result in enumerate(carried):
+                self.carry(job, result, index)
+            return
         results = [v["result"] for v in needs.values()]
         cancelled = self.cancel.is_set()
         status = self.job_status(job, needs)
@@ -431,9 +465,13 @@ class _Scope:
         )
         return list(plan.combinations), plan.fail_fast, plan.max_parallel or 0
 
+    def _instance_key(self, job: Job, combo: Mapping[str, Any] | None) -> str:
+        """``build`` or ``build (3.12, linux)`` (before ``unique_key``)."""
+        label = combination_label(combo) if combo else ""
+        return self.key_prefix + (f"{job.id} {label}" if label else job.id)
+
     def _names(self, job: Job, combo: Mapping[str, Any] | None, needs: Mapping[str, Any]) -> tuple[str, str]:
         label = combination_label(combo) if combo else ""
-        key = f"{job.id} {label}" if label else job.id
         name = job.display_name
         if job.name and "${{" in job.name:
             ctx = self.job_ctx(job, needs, "success", matrix=dict(combo or {}))
@@ -441,7 +479,7 @@ class _Scope:
                 name = render(job.name, ctx)
         elif label:
             name = f"{name} {label}"
-        return self.run.unique_key(self.key_prefix + key), self.name_prefix + name
+        return self.run.unique_key(self._instance_key(job, combo)), self.name_prefix + name
 
     def _cancelled_before_start(
         self, job: Job, ref: JobRef, combo: dict[str, Any] | None, index: int
@@ -471,6 +509,10 @@ class _Scope:
     ) -> None:
         cancel = siblings[index]
         key, name = self._names(job, combo, needs)
+        prior = self.request.reused.get(key) if self.depth == 0 else None
+        if prior is not None:  # a combination that succeeded in an earlier attempt
+            self.finish(job, dataclasses.replace(prior, key=key, reused=True), index)
+            return
         ref = JobRef(key=key, job_id=self.job_id_of(job), name=name, matrix=combo)
         ticket: GroupTicket | None = None
         try:

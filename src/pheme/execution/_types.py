@@ -58,6 +58,17 @@ class RunRequest:
     ``concurrency_groups`` holds the jobs' ``concurrency`` groups; runs given
     the same object exclude each other's jobs (the server shares one per
     repository); None gives the run groups of its own.
+
+    ``reused`` carries jobs over from an earlier attempt of the run (GitHub's
+    "re-run failed jobs"): job instance key (``build``, ``build (3.12)``, as
+    in :class:`JobRef`) -> that instance's result. Such an instance is not
+    run and emits no event; its conclusion and outputs are what its
+    dependents see in ``needs``, and it is in the :class:`RunResult` with
+    ``reused=True``. A job whose every instance is carried over is not
+    evaluated at all (no ``if:``); a matrix job with some combinations carried
+    over runs only the others. Only the run's own jobs are carried over (not
+    the jobs of a called reusable workflow). ``triggering_actor`` is who
+    started this attempt (``github.triggering_actor``; default ``actor``).
     """
 
     workflow: Workflow
@@ -71,6 +82,7 @@ class RunRequest:
     run_id: int = 1
     run_number: int = 1
     run_attempt: int = 1
+    triggering_actor: str | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)
     vars: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
@@ -88,6 +100,7 @@ class RunRequest:
     before_job: BeforeJob | None = None
     concurrency_groups: ConcurrencyGroups | None = None
     load_workflow: Callable[[str], Workflow] | None = None
+    reused: Mapping[str, JobResult] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +124,10 @@ class StepResult:
 
 @dataclass(frozen=True, slots=True)
 class JobResult:
-    """One job instance (a matrix job has one per combination)."""
+    """One job instance (a matrix job has one per combination).
+
+    ``reused``: carried over from an earlier attempt (:attr:`RunRequest.reused`), not run.
+    """
 
     key: str
     job_id: str
@@ -122,6 +138,7 @@ class JobResult:
     steps: tuple[StepResult, ...] = ()
     started: bool = True
     reason: str | None = None
+    reused: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -27,8 +27,12 @@ Rules, and why:
   decision (:meth:`resolve_approval`) or the run's cancellation.
 - **Crash safety**: claims are stored (``server_queue.state = running``). At
   start every run left running by a previous process is ended ``failure``
-  with a reason written into each interrupted job's log, or re-run when
-  ``rerun_interrupted`` is set. Queued runs simply wait for the new process.
+  with a reason written into each interrupted job's log, and with
+  ``rerun_interrupted`` its failed jobs are re-run as the run's next attempt
+  (what finished is carried over). Queued runs simply wait for the new process.
+- **Attempts**: a re-run executes the same run again (``run_attempt`` + 1);
+  jobs carried over from the earlier attempt are handed to the engine as
+  ``RunRequest.reused``, so they do not run and do not count as new jobs.
 """
 
 from __future__ import annotations
@@ -119,6 +123,12 @@ class ServerRecorder(StoreRecorder):
                     store.update_run(self._run_id, Status.IN_PROGRESS)
         else:
             super()._status(event)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    actor: str  # github.actor: who started the run's first attempt
+    reused: dict[str, Any]  # RunRequest.reused: the jobs carried over into this attempt
 
 
 @dataclass
@@ -267,8 +277,8 @@ class Dispatcher:
                 from pheme.services.server_runs import rerun
 
                 try:
-                    new_id = rerun(server, entry.run_id, failed_only=True, actor="pheme")
-                    log.info("interrupted run re-queued", extra={"run": entry.run_id, "new_run": new_id})
+                    again = rerun(server, entry.run_id, failed_only=True, actor="pheme")
+                    log.info("interrupted run re-queued", extra={"run": entry.run_id, "attempt": again.attempt})
                 except Exception as exc:
                     log.warning("interrupted run not re-run", extra={"run": entry.run_id, "error": str(exc)})
 
@@ -307,6 +317,8 @@ class Dispatcher:
                 break
             if entry.concurrency_group and entry.concurrency_group in busy:
                 continue
+            if entry.run_id in self._active:  # its previous attempt is still being wrapped up
+                continue
             active = _Active(entry)
             self._active[entry.run_id] = active  # before the claim: wait_idle() never sees a gap
             if not await asyncio.to_thread(self.server.sstore.claim, entry.run_id, self.server.instance_id):
@@ -335,7 +347,8 @@ class Dispatcher:
                 await asyncio.to_thread(server.sstore.finish_entry, entry.run_id)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(server.after_run_finished, entry.run_id)
-            self._active.pop(entry.run_id, None)  # last: wait_idle() means "and its feedback is queued"
+            if self._active.get(entry.run_id) is active:  # last: wait_idle() means "and its feedback is queued"
+                del self._active[entry.run_id]
             if self._wake is not None:
                 self._wake.set()
             self._notify_idle()
@@ -357,7 +370,7 @@ class Dispatcher:
             store.update_run(run_id, Status.COMPLETED, conclusion=conclusion, error=error)
 
     def _prepare(self, entry: QueueEntry) -> tuple[Any, Any, Any, dict[str, str], dict[str, str]]:
-        from pheme.services.server_runs import load_workflow
+        from pheme.services.server_runs import load_workflow, reused_results
 
         server = self.server
         run = server.store.get_run(entry.run_id)
@@ -372,7 +385,10 @@ class Dispatcher:
         if token:
             secrets.setdefault("GITHUB_TOKEN", token)
         variables = {**server.variables_for("global"), **server.variables_for(server.scope_of(repo))}
-        return run, repo, (mirror, workflow), secrets, variables
+        # github.actor stays who started the run's first attempt; this attempt's is the triggering actor.
+        first_actor = server.store.attempt_actors(run.id).get(1) if run.attempt > 1 else None
+        attempt = _Attempt(first_actor or entry.actor, reused_results(run))
+        return run, repo, (mirror, workflow, attempt), secrets, variables
 
     async def _execute(self, active: _Active) -> None:
         from pheme.execution.events import Fanout
@@ -383,7 +399,7 @@ class Dispatcher:
         if entry.cancel_requested:
             await asyncio.to_thread(self._end_unfinished, entry.run_id, Conclusion.CANCELLED, "cancelled before start")
             return
-        run, repo, (mirror, workflow), secrets, variables = await asyncio.to_thread(self._prepare, entry)
+        run, repo, (mirror, workflow, attempt), secrets, variables = await asyncio.to_thread(self._prepare, entry)
         active.workflow = workflow.display_name
         if entry.enqueued_at is not None:
             server.metrics.queue_wait.observe(max(0.0, time.time() - entry.enqueued_at.timestamp()))
@@ -409,10 +425,12 @@ class Dispatcher:
                 ref=run.ref,
                 sha=run.sha,
                 repository=repo.name,
-                actor=entry.actor,
+                actor=attempt.actor,
+                triggering_actor=entry.actor,
                 run_id=run.id,
                 run_number=run.number,
-                run_attempt=entry.attempt,
+                run_attempt=run.attempt,
+                reused=attempt.reused,
                 secrets=secrets,
                 vars=variables,
                 inputs=dict(run.inputs),

@@ -3,14 +3,16 @@
 One shape for ``pheme run --json`` and ``pheme runs --json`` (and later the
 API), built from the stored :class:`~pheme.core.runs.RunRecord`::
 
-    {"id", "number", "workflow", "file", "event", "ref", "sha", "conclusion",
-     "started_at", "finished_at",
+    {"id", "number", "run_attempt", "workflow", "file", "event", "ref", "sha",
+     "conclusion", "started_at", "finished_at",
      "jobs": [{"id", "name", "matrix", "conclusion", "outputs",
                "steps": [{"id", "name", "outcome", "conclusion", "outputs"}]}]}
 
 ``workflow`` is the workflow's name, ``jobs[].id`` the job KEY (``jobs.<key>``)
 with one entry per matrix combination, ``matrix`` the combination or null.
-A run or job still in progress has ``conclusion: null``.
+A run or job still in progress has ``conclusion: null``. ``run_attempt`` is
+the attempt shown (1 for ``pheme run``; a server re-run keeps ``id`` and
+``number`` and counts attempts up), with that attempt's jobs.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def run_to_json(run: RunRecord) -> dict[str, Any]:
     return {
         "id": run.id,
         "number": run.number,
+        "run_attempt": run.attempt,
         "workflow": run.workflow,
         "file": run.file,
         "event": run.event,

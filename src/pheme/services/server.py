@@ -325,44 +325,55 @@ class PipelineServer:
     # ---------------------------------------------------------------------- runs
 
     def enqueue(self, new_runs: Any, *, delivery: tuple[str, str, int | None] | None = None) -> Any:
-        """Store runs (and the delivery) in one transaction, apply concurrency groups, wake the executor.
-
-        A newer run of a concurrency group cancels the group's older pending
-        runs; with ``cancel-in-progress`` also its running ones (GitHub's rule).
-        """
-        from pheme.services.server_runs import cancel as cancel_run
-
+        """Store runs (and the delivery) in one transaction, apply concurrency groups, wake the executor."""
         new_runs = list(new_runs)
         outcome = self.sstore.enqueue(new_runs, delivery=delivery)
         if outcome.duplicate or not outcome.run_ids:
             return outcome
-        for new, run_id in zip(new_runs, outcome.run_ids, strict=True):
-            group = new.concurrency_group
+        self._admit([(run_id, new.repo_id, new.concurrency_group, new.cancel_in_progress)
+                     for new, run_id in zip(new_runs, outcome.run_ids, strict=True)])  # fmt: skip
+        return outcome
+
+    def admitted(self, run_id: int, repo_id: int, group: str | None, cancel_in_progress: bool) -> None:
+        """A run queued again (a re-run's new attempt): the same rules as a new run's."""
+        self._admit([(run_id, repo_id, group, cancel_in_progress)])
+
+    def _admit(self, queued: list[tuple[int, int, str | None, bool]]) -> None:
+        """Concurrency groups, the queued commit status, and a wake-up for the executor.
+
+        The run queued last in a concurrency group cancels the group's other
+        pending runs; with ``cancel-in-progress`` also its running ones
+        (GitHub's rule). "Last" is by queue time, then run id: a re-run's new
+        attempt is newer than everything already waiting.
+        """
+        from pheme.services.server_runs import cancel as cancel_run
+
+        for run_id, _, group, cancel_in_progress in queued:
             if group is None:
                 continue
+            newer = _queue_order(self.sstore.queue_entry(run_id))
             for older in self.sstore.entries("queued", group=group):
-                if older.run_id < run_id and self.sstore.cancel_queued(
+                if _queue_order(older) < newer and self.sstore.cancel_queued(
                     older.run_id, f"cancelled: a newer run ({run_id}) of concurrency group {group} is pending"
                 ):
                     self.after_run_finished(older.run_id)
-            if new.cancel_in_progress:
+            if cancel_in_progress:
                 for running in self.sstore.entries("running", group=group):
-                    if running.run_id < run_id:
+                    if _queue_order(running) < newer:
                         self.sstore.audit("pheme", "run.cancel", f"run {running.run_id}",
                                           {"reason": f"cancel-in-progress by run {run_id}"})  # fmt: skip
                         with contextlib.suppress(Exception):
                             cancel_run(self, running.run_id, actor="pheme")
         if self.feedback is not None:
-            for new, run_id in zip(new_runs, outcome.run_ids, strict=True):
-                self._queued_status(new, run_id)
+            for run_id, repo_id, _, _ in queued:
+                self._queued_status(repo_id, run_id)
         if self.dispatcher is not None:
             self.dispatcher.wake()
-        return outcome
 
-    def _queued_status(self, new: Any, run_id: int) -> None:
+    def _queued_status(self, repo_id: int, run_id: int) -> None:
         with contextlib.suppress(Exception):
-            repo = next((c[1] for c in self._repo_cache.values() if c[1].id == new.repo_id), None)
-            repo = repo or self.sstore.get_repo(new.repo_id)
+            repo = next((c[1] for c in self._repo_cache.values() if c[1].id == repo_id), None)
+            repo = repo or self.sstore.get_repo(repo_id)
             if self.github_token(repo):
                 self.feedback.run_queued(self.store.get_run(run_id), repo)
 
@@ -390,6 +401,7 @@ class PipelineServer:
         data["error"] = run.error
         for job, stored in zip(data["jobs"], run.jobs, strict=True):
             job["job_id"] = stored.id
+            job["reused"] = stored.reused
             job["status"] = stored.status.value
             job["started_at"] = _iso(stored.started_at)
             job["finished_at"] = _iso(stored.finished_at)
@@ -401,6 +413,11 @@ class PipelineServer:
 
     def repo_names(self) -> Mapping[int, str]:
         return {r.id: r.name for r in self.sstore.list_repos()}
+
+
+def _queue_order(entry: Any) -> tuple[float, int]:
+    """Which of two queue entries was queued later (a re-run is queued anew)."""
+    return (entry.enqueued_at.timestamp() if entry.enqueued_at is not None else 0.0, entry.run_id)
 
 
 def _environment_label(repo: RepoRecord | None, name: str) -> str:

@@ -4,13 +4,21 @@
     plan_pull_request(server, repo, "pull_request", payload, actor=...) -> PullRequestPlan
     dispatch(server, "owner/repo", "deploy.yml", "main", {"level": "3"}, actor="alice") -> [run ids]
     cancel(server, run_id, actor="alice")
-    rerun(server, run_id, failed_only=True, actor="alice") -> new run id
+    rerun(server, run_id, failed_only=True, actor="alice") -> the run's new attempt
 
 Reuses the workflow loader (``parse_workflow``) and trigger matching
 (``match_event``) exactly as ``pheme run`` does; only where the files come
 from differs (the server's mirror of the repository, at the event's commit).
 Invalid workflow files are skipped with a log line (they never block the
 valid ones), as on GitHub.
+
+A re-run is a new attempt of the same run (same id and number, GitHub's
+``run_attempt`` + 1). "Re-run failed jobs" runs the failed or cancelled jobs
+and every job depending on them (through ``needs``, transitively) again; the
+other jobs are carried over with their conclusion and outputs, which the
+re-run jobs see in ``needs``. Matrix jobs are judged per combination. Jobs
+that call a reusable workflow always run again when selected (the caller's
+own outputs are not stored, so they cannot be carried over).
 """
 
 from __future__ import annotations
@@ -20,14 +28,14 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from pheme.core.server import DeliveryOutcome, RepoRecord
+from pheme.core.server import RepoRecord
 from pheme.errors import PlanningError, UsageError, WorkflowError
 
 __all__ = [
-    "PullRequestPlan", "cancel", "concurrency_of", "dispatch", "load_workflow", "plan_pull_request", "plan_runs",
-    "rerun",
+    "PullRequestPlan", "cancel", "concurrency_of", "dispatch", "instance_key", "load_workflow", "plan_pull_request",
+    "plan_runs", "rerun", "reused_results",
 ]  # fmt: skip
 
 log = logging.getLogger("pheme.server.runs")
@@ -321,51 +329,109 @@ def cancel(server: Any, run_id: int, *, actor: str) -> None:
         server.dispatcher.cancel(run_id, f"cancelled by {actor}")
 
 
-def rerun(server: Any, run_id: int, *, failed_only: bool, actor: str) -> int:
-    """A new attempt of a completed run: all jobs, or only the failed ones (with their needs)."""
+def rerun(server: Any, run_id: int, *, failed_only: bool, actor: str) -> Any:
+    """Start the next attempt of a completed run: all jobs, or only the failed ones
+    (and their dependents; the rest carried over). Returns the run's new attempt
+    (a :class:`RunRecord`, same id, ``attempt`` + 1)."""
     from pheme.core.runs import Conclusion, Status
-    from pheme.storage.server import NewRun
 
     run = server.store.get_run(run_id)
     if run.status != Status.COMPLETED:
         raise UsageError(f"run {run_id} is still {run.status.value}: cancel it or wait for it to finish")
     entry = server.sstore.queue_entry(run_id)
-    jobs: list[str] | None = None
-    if failed_only:
-        failed = [j.key for j in run.jobs if j.conclusion in (Conclusion.FAILURE, Conclusion.CANCELLED)]
-        if not failed:
-            raise UsageError(f"run {run_id} has no failed jobs to re-run")
-        jobs = list(dict.fromkeys(failed))
-        if entry.jobs:
-            jobs = [j for j in jobs if j in entry.jobs] or jobs
-    elif entry.jobs:
-        jobs = list(entry.jobs)
+    if entry.state == "running":
+        _await_release(server, run_id)
     repo = server.sstore.get_repo(entry.repo_id)
     files = server.mirrors.get(repo.id, repo.source).workflow_files(run.sha)
     if run.file not in files:
         raise UsageError(f"{run.file} no longer exists at {run.sha[:12]}")
     workflow = load_workflow(run.file, files[run.file])
+    reuse: list[Any] = []
+    if failed_only:
+        if not any(j.conclusion in (Conclusion.FAILURE, Conclusion.CANCELLED) for j in run.jobs):
+            raise UsageError(f"run {run_id} has no failed jobs to re-run")
+        reuse = carried_over(run, workflow)
     group, cancel_in_progress = concurrency_of(
         workflow, repo.name, run.event, run.ref, run.sha, entry.payload, run.inputs,
         server.variables_for(server.scope_of(repo)),
     )  # fmt: skip
-    new = NewRun(
-        repo_id=entry.repo_id,
-        workflow=run.workflow,
-        file=run.file,
-        event=run.event,
-        ref=run.ref,
-        sha=run.sha,
-        actor=actor,
-        payload=entry.payload,
-        inputs=run.inputs,
-        attempt=entry.attempt + 1,
-        rerun_of=run_id,
-        jobs=jobs,
-        concurrency_group=group,
-        cancel_in_progress=cancel_in_progress,
+    record = server.sstore.requeue(
+        run_id, actor=actor, reuse=[j.id for j in reuse], concurrency_group=group, cancel_in_progress=cancel_in_progress
     )
-    outcome: DeliveryOutcome = server.enqueue([new])
-    new_id = outcome.run_ids[0]
-    server.sstore.audit(actor, "run.rerun", f"run {run_id}", {"failed_only": failed_only, "new_run": new_id})
-    return new_id
+    server.sstore.audit(actor, "run.rerun", f"run {run_id}", {
+        "failed_only": failed_only, "attempt": record.attempt, "reused": [j.name for j in reuse],
+    })  # fmt: skip
+    server.admitted(run_id, entry.repo_id, group, cancel_in_progress)
+    return record
+
+
+RELEASE_SECONDS = 10.0
+
+
+def _await_release(server: Any, run_id: int) -> None:
+    """Wait (briefly) until the executor has let go of a completed run.
+
+    A run is completed a moment before its executor has finished with it (queue
+    entry, commit status, notifications of that attempt); the next attempt must
+    not start inside that moment. If it takes longer, the re-run is refused
+    (``ServerStore.requeue``) with a line saying to try again.
+    """
+    dispatcher = server.dispatcher
+    if dispatcher is None:
+        return
+    dispatcher.wait_until(
+        lambda: run_id not in dispatcher.running_ids() and server.sstore.queue_entry(run_id).state != "running",
+        RELEASE_SECONDS,
+    )
+
+
+def carried_over(run: Any, workflow: Any) -> list[Any]:
+    """The jobs of the run's latest attempt that "re-run failed jobs" carries over.
+
+    Failed or cancelled instances run again, and so does every job that needs a
+    job with such an instance (transitively). A matrix job re-runs only its failed
+    or cancelled combinations. Succeeded and skipped jobs outside that set are
+    carried over, except callers of a reusable workflow, which always run.
+    """
+    from pheme.core.runs import Conclusion
+
+    bad = (Conclusion.FAILURE, Conclusion.CANCELLED)
+    failed = {j.key for j in run.jobs if j.conclusion in bad}
+    dependents: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for key, job in workflow.jobs.items():
+            if key not in dependents and any(n in failed or n in dependents for n in job.needs):
+                dependents.add(key)
+                grew = True
+    keep: list[Any] = []
+    for job in run.jobs:
+        definition = workflow.jobs.get(job.key)
+        if definition is None or definition.uses or job.key in dependents or job.conclusion in bad:
+            continue
+        if job.conclusion in (Conclusion.SUCCESS, Conclusion.SKIPPED):
+            keep.append(job)
+    return keep
+
+
+def instance_key(job: Any) -> str:
+    """The engine's key of a stored job instance: ``build`` or ``build (3.12, linux)``."""
+    from pheme.core.planning.matrix import combination_label
+
+    label = combination_label(job.matrix) if job.matrix else ""
+    return f"{job.key} {label}" if label else str(job.key)
+
+
+def reused_results(run: Any) -> dict[str, Any]:
+    """``RunRequest.reused`` for a run's attempt: its carried-over jobs, by instance key."""
+    from pheme.execution.runner import JobResult
+
+    reused: dict[str, Any] = {}
+    for job in run.jobs:
+        if job.reused:
+            key = instance_key(job)
+            conclusion = cast(Any, job.conclusion.value if job.conclusion is not None else "success")
+            matrix = dict(job.matrix) if job.matrix is not None else None
+            reused[key] = JobResult(key, job.key, job.name, matrix, conclusion, outputs=dict(job.outputs))
+    return reused

@@ -23,6 +23,11 @@ a step repeating one line 0.10 s against 0.33 s. Decompressing a chunk takes
 a third of zlib's time, so tails and ranges stay cheap. Compression runs in
 the writer's thread (the recorder's, never the runner's event loop) and
 releases the GIL. Chunks written before (zlib, ``codec`` 1) still read.
+
+Attempts: a run's jobs are looked up by name, key or "all" in its latest
+attempt; a job id of any attempt stays valid. A job carried over into a later
+attempt (``jobs.reused_from``) has no chunks of its own: its log is read from
+the job that ran.
 """
 
 from __future__ import annotations
@@ -344,7 +349,7 @@ def _nth_newline(text: str, start: int, n: int) -> int:
 
 @dataclass(frozen=True)
 class JobLog:
-    id: int
+    id: int  # the job whose chunks hold the log (the one that ran, for a carried-over job)
     name: str
     status: Status
     log_lines: int
@@ -364,19 +369,22 @@ def _decode(codec: int, data: bytes) -> list[str]:
 
 def resolve_jobs(store: Store, run_id: int, job: int | str | None) -> list[JobLog]:
     """The run's jobs (``job=None``) or the one named by id, display name or unique key."""
+    by_id = isinstance(job, int) and not isinstance(job, bool)
     with store._conn(write=False) as conn:
-        if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+        attempt = conn.execute(select(runs.c.attempt).where(runs.c.id == run_id)).scalar()
+        if attempt is None:
             raise NotFoundError(f"run {run_id} not found")
-        rows = conn.execute(
-            select(jobs.c.id, jobs.c.name, jobs.c.key, jobs.c.status, jobs.c.log_lines)
-            .where(jobs.c.run_id == run_id)
-            .order_by(jobs.c.id)
-        ).all()
-    found = [JobLog(r.id, r.name, Status(r.status), int(r.log_lines)) for r in rows]
+        query = select(
+            jobs.c.id, jobs.c.name, jobs.c.key, jobs.c.status, jobs.c.log_lines, jobs.c.reused_from
+        ).where(jobs.c.run_id == run_id)
+        # By id: any attempt's job; by name, key or all: the latest attempt's.
+        query = query.where(jobs.c.id == job) if by_id else query.where(jobs.c.attempt == attempt)
+        rows = conn.execute(query.order_by(jobs.c.id)).all()
+    found = [JobLog(r.reused_from or r.id, r.name, Status(r.status), int(r.log_lines)) for r in rows]
     if job is None:
         return found
-    if isinstance(job, int) and not isinstance(job, bool):
-        match = [j for j, r in zip(found, rows, strict=True) if r.id == job]
+    if by_id:
+        match = found
     else:
         match = [j for j in found if j.name == job]
         if not match:
@@ -492,12 +500,15 @@ def _follow(
         with store._conn(write=False) as conn:
             # Status first: if it says "completed", every line counted below was written before it.
             if only is None:
-                status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar_one()
+                status, attempt = conn.execute(
+                    select(runs.c.status, runs.c.attempt).where(runs.c.id == run_id)
+                ).one()
             else:
                 status = conn.execute(select(jobs.c.status).where(jobs.c.id == only)).scalar_one()
-            query = select(jobs.c.id, jobs.c.name, jobs.c.log_lines).where(jobs.c.run_id == run_id)
-            if only is not None:
-                query = query.where(jobs.c.id == only)
+            query = select(jobs.c.id, jobs.c.name, jobs.c.log_lines, jobs.c.reused_from).where(
+                jobs.c.run_id == run_id
+            )
+            query = query.where(jobs.c.id == only) if only is not None else query.where(jobs.c.attempt == attempt)
             rows = conn.execute(query.order_by(jobs.c.id)).all()
         progressed = False
         for row in rows:
@@ -505,7 +516,7 @@ def _follow(
             count = int(row.log_lines)
             if count > pos:
                 prefix = "" if only is not None else row.name + "\t"
-                for line in job_lines(store, row.id, pos, count):
+                for line in job_lines(store, row.reused_from or row.id, pos, count):
                     yield prefix + line
                 positions[row.id] = count
                 progressed = True

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, inspect, text
 
 from pheme.errors import StorageError
-from pheme.storage._paths import BUSY_TIMEOUT_S
 from pheme.storage._heads import MIGRATIONS_DIR, file_heads
 from pheme.storage._orm import VERSION_TABLE, load_all_tables
+from pheme.storage._paths import BUSY_TIMEOUT_S
 
 if TYPE_CHECKING:
     from alembic.config import Config

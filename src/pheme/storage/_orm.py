@@ -139,6 +139,8 @@ runs = Table(
     Column("finished_at", UTCDateTime),
     Column("inputs", Json, nullable=False),
     Column("error", Text),
+    # The latest attempt (GitHub's run_attempt); status .. error above describe it.
+    Column("attempt", Integer, nullable=False, server_default="1"),
     UniqueConstraint("workflow_file", "number"),
     CheckConstraint(_in("status", STATUSES), name="status"),
     CheckConstraint(_in("conclusion", CONCLUSIONS, nullable=True), name="conclusion"),
@@ -161,10 +163,34 @@ jobs = Table(
     Column("finished_at", UTCDateTime),
     # Lines stored in log_chunks so far: lets tail/follow/ranges find chunks without scanning.
     Column("log_lines", BigInteger, nullable=False, server_default="0"),
+    # The run attempt this job belongs to; a run shows its latest attempt's jobs.
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    # A job carried over unchanged into a later attempt ("re-run failed jobs") copies
+    # the row of the job that ran, whose id this is: its log chunks stay under that id.
+    Column("reused_from", Id),
     CheckConstraint(_in("status", STATUSES), name="status"),
     CheckConstraint(_in("conclusion", CONCLUSIONS, nullable=True), name="conclusion"),
     Index(None, "run_id"),
     Index(None, "status"),
+)
+
+# The finished attempts of a run that a re-run superseded: the run row holds the
+# latest attempt, this table what the earlier ones ended as (their jobs and steps
+# stay in ``jobs``/``steps`` under their attempt number). ``actor`` is who started
+# that attempt (the server's queue knows it; None for ``pheme run`` runs).
+run_attempts = Table(
+    "run_attempts",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("actor", String(255)),
+    Column("status", String(16), nullable=False),
+    Column("conclusion", String(16)),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("error", Text),
+    CheckConstraint(_in("status", STATUSES), name="status"),
+    CheckConstraint(_in("conclusion", CONCLUSIONS, nullable=True), name="conclusion"),
 )
 
 steps = Table(

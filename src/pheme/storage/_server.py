@@ -24,7 +24,6 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
-    Integer,
     LargeBinary,
     String,
     Table,
@@ -110,7 +109,8 @@ class ServerQueueRow(Base):
     __tablename__ = "server_queue"
     __table_args__ = (
         CheckConstraint(_in("state", QUEUE_STATES), name="state"),
-        Index(None, "state", "run_id"),
+        # The dispatcher takes queued runs in queue order (a re-run queues again, behind).
+        Index(None, "state", "enqueued_at", "run_id"),
         Index(None, "repo_id", "run_id"),
         Index(None, "concurrency_group"),
     )
@@ -118,9 +118,7 @@ class ServerQueueRow(Base):
     run_id: Mapped[int] = mapped_column(Id, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     repo_id: Mapped[int] = mapped_column(Id, ForeignKey("server_repos.id", ondelete="CASCADE"), nullable=False)
     state: Mapped[str] = mapped_column(String(16), nullable=False)
-    actor: Mapped[str] = mapped_column(String(255), nullable=False)
-    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
-    rerun_of: Mapped[int | None] = mapped_column(Id)
+    actor: Mapped[str] = mapped_column(String(255), nullable=False)  # who started the latest attempt
     jobs: Mapped[list[str] | None] = mapped_column(Json)
     payload: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     concurrency_group: Mapped[str | None] = mapped_column(String(1024))
@@ -229,8 +227,8 @@ class NewRun:
     """One run to create and enqueue (see :meth:`ServerStore.enqueue`)."""
 
     __slots__ = (
-        "actor", "attempt", "cancel_in_progress", "concurrency_group", "event", "file", "inputs", "jobs",
-        "payload", "ref", "repo_id", "rerun_of", "sha", "workflow",
+        "actor", "cancel_in_progress", "concurrency_group", "event", "file", "inputs", "jobs",
+        "payload", "ref", "repo_id", "sha", "workflow",
     )  # fmt: skip
 
     def __init__(
@@ -245,8 +243,6 @@ class NewRun:
         actor: str,
         payload: Mapping[str, Any],
         inputs: Mapping[str, Any] | None = None,
-        attempt: int = 1,
-        rerun_of: int | None = None,
         jobs: Sequence[str] | None = None,
         concurrency_group: str | None = None,
         cancel_in_progress: bool = False,
@@ -260,8 +256,6 @@ class NewRun:
         self.actor = actor
         self.payload = dict(payload)
         self.inputs = dict(inputs or {})
-        self.attempt = attempt
-        self.rerun_of = rerun_of
         self.jobs = list(jobs) if jobs is not None else None
         self.concurrency_group = concurrency_group
         self.cancel_in_progress = cancel_in_progress
@@ -426,8 +420,6 @@ class ServerStore:
                                 "repo_id": new.repo_id,
                                 "state": "queued",
                                 "actor": new.actor,
-                                "attempt": new.attempt,
-                                "rerun_of": new.rerun_of,
                                 "jobs": new.jobs,
                                 "payload": new.payload,
                                 "concurrency_group": new.concurrency_group,
@@ -465,6 +457,38 @@ class ServerStore:
             seen = conn.execute(_SELECT_DELIVERY, {"delivery_id": delivery_id}).first()
         return None if seen is None else tuple(seen.run_ids or ())
 
+    def requeue(
+        self,
+        run_id: int,
+        *,
+        actor: str,
+        reuse: Sequence[int] = (),
+        concurrency_group: str | None = None,
+        cancel_in_progress: bool = False,
+    ) -> RunRecord:
+        """A re-run: the run's next attempt (:meth:`Store.new_attempt`) and its queue
+        entry queued again for ``actor``, in one transaction. Refuses (UsageError)
+        a run that is not completed or is not a server run."""
+        now = utc_now()
+        with self.store.batch(), self._conn(write=True) as conn:
+            entry = conn.execute(select(queue_t.c.actor, queue_t.c.state).where(queue_t.c.run_id == run_id)).first()
+            if entry is None:
+                raise NotFoundError(f"run {run_id} is not a server run")
+            # Only once the executor is done with the entry (the run completes a moment before).
+            requeued = conn.execute(
+                update(queue_t)
+                .where(queue_t.c.run_id == run_id, queue_t.c.state == "done")
+                .values(
+                    state="queued", actor=actor, concurrency_group=concurrency_group,
+                    cancel_in_progress=cancel_in_progress, cancel_requested=False, enqueued_at=now,
+                    claimed_by=None, claimed_at=None,
+                )
+            ).rowcount
+            record: RunRecord = self.store.new_attempt(run_id, reuse=reuse, actor=entry.actor)
+            if requeued != 1:
+                raise UsageError(f"run {run_id} is still being finished by the executor: try again in a moment")
+        return record
+
     def queue_entry(self, run_id: int) -> QueueEntry:
         with self._conn(write=False) as conn:
             row = conn.execute(select(queue_t).where(queue_t.c.run_id == run_id)).first()
@@ -473,10 +497,13 @@ class ServerStore:
         return _entry(row)
 
     def queued(self, *, limit: int = 100) -> list[QueueEntry]:
-        """Entries waiting to start, oldest first."""
+        """Entries waiting to start, first queued first (a re-run queues behind what waits already)."""
         with self._conn(write=False) as conn:
             rows = conn.execute(
-                select(queue_t).where(queue_t.c.state == "queued").order_by(queue_t.c.run_id).limit(limit)
+                select(queue_t)
+                .where(queue_t.c.state == "queued")
+                .order_by(queue_t.c.enqueued_at, queue_t.c.run_id)
+                .limit(limit)
             ).all()
         return [_entry(r) for r in rows]
 
@@ -589,8 +616,8 @@ class ServerStore:
         before_id: int | None = None,
         limit: int = 50,
     ) -> list[tuple[RunRecord, int | None, str | None]]:
-        """Server runs, newest first, with their jobs and steps: ``(run, repo_id, actor)``."""
-        from pheme.storage._store import _job, _run, _step
+        """Server runs, newest first, with their latest attempt's jobs and steps: ``(run, repo_id, actor)``."""
+        from pheme.storage._store import _job, _run, _step, latest_attempt_jobs
 
         query = (
             select(runs, queue_t.c.repo_id.label("q_repo_id"), queue_t.c.actor.label("q_actor"))
@@ -617,7 +644,7 @@ class ServerStore:
         with self._conn(write=False) as conn:
             rows = conn.execute(query).all()
             ids = [r.id for r in rows]
-            job_rows = list(conn.execute(select(jobs).where(jobs.c.run_id.in_(ids)).order_by(jobs.c.id))) if ids else []
+            job_rows = list(conn.execute(latest_attempt_jobs(ids))) if ids else []
             job_ids = [j.id for j in job_rows]
             step_rows = (
                 list(conn.execute(select(steps).where(steps.c.job_id.in_(job_ids)).order_by(steps.c.job_id, steps.c.number)))
@@ -889,8 +916,6 @@ def _entry(row: Any) -> QueueEntry:
         repo_id=row.repo_id,
         state=row.state,
         actor=row.actor,
-        attempt=row.attempt,
-        rerun_of=row.rerun_of,
         jobs=tuple(row.jobs) if row.jobs is not None else None,
         payload=row.payload or {},
         concurrency_group=row.concurrency_group,

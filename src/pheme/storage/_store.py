@@ -13,6 +13,11 @@ Design notes (why it looks like this):
   in threads or processes, on SQLite and PostgreSQL alike.
 * :meth:`Store.batch` groups many calls into one transaction (one commit, one
   fsync): creating a run with 40 jobs x 5 steps costs a few milliseconds.
+* A re-run is a new *attempt* of the same run (GitHub's ``run_attempt``):
+  :meth:`Store.new_attempt` archives the finished attempt in ``run_attempts``,
+  gives the run a fresh queued status, and copies the jobs it carries over.
+  Jobs and steps are never moved between attempts: each attempt has its own
+  rows (``jobs.attempt``), so an earlier attempt reads exactly as it ended.
 * Only :mod:`pheme.core.runs` records come out; no SQLAlchemy object escapes.
 """
 
@@ -32,6 +37,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from pheme.core.runs import (
+    TERMINAL,
     Conclusion,
     JobRecord,
     Kind,
@@ -43,10 +49,10 @@ from pheme.core.runs import (
     check_transition,
     utc_now,
 )
-from pheme.errors import StorageError
+from pheme.errors import StorageError, UsageError
 from pheme.storage import _engine, _logs, _migrate
 from pheme.storage._errors import NotFoundError
-from pheme.storage._orm import UTCDateTime, jobs, runs, steps, workflow_counters
+from pheme.storage._orm import UTCDateTime, jobs, run_attempts, runs, steps, workflow_counters
 
 __all__ = ["Store"]
 
@@ -218,22 +224,143 @@ class Store:
         self._transition("run", runs, (runs.c.id == run_id,), str(run_id), status, conclusion, at, extra)
 
     def get_run(self, run_id: int) -> RunRecord:
-        """The run with all its jobs (in creation order) and their steps (by number)."""
+        """The run (its latest attempt) with that attempt's jobs (in creation order)
+        and their steps (by number)."""
         with self._conn(write=False) as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
             if row is None:
                 raise NotFoundError(f"run {run_id} not found")
-            job_rows = conn.execute(select(jobs).where(jobs.c.run_id == run_id).order_by(jobs.c.id)).all()
-            step_rows = conn.execute(
-                select(steps)
-                .join(jobs, jobs.c.id == steps.c.job_id)
-                .where(jobs.c.run_id == run_id)
-                .order_by(steps.c.job_id, steps.c.number)
-            ).all()
+            job_records = self._attempt_jobs(conn, run_id, int(row.attempt))
+        return _run(row, job_records)
+
+    def _attempt_jobs(self, conn: Connection, run_id: int, attempt: int) -> tuple[JobRecord, ...]:
+        job_rows = conn.execute(
+            select(jobs).where(jobs.c.run_id == run_id, jobs.c.attempt == attempt).order_by(jobs.c.id)
+        ).all()
+        if not job_rows:
+            return ()
+        step_rows = conn.execute(
+            select(steps)
+            .join(jobs, jobs.c.id == steps.c.job_id)
+            .where(jobs.c.run_id == run_id, jobs.c.attempt == attempt)
+            .order_by(steps.c.job_id, steps.c.number)
+        ).all()
         by_job: dict[int, list[StepRecord]] = {}
         for s in step_rows:
             by_job.setdefault(s.job_id, []).append(_step(s))
-        return _run(row, tuple(_job(j, tuple(by_job.get(j.id, ()))) for j in job_rows))
+        return tuple(_job(j, tuple(by_job.get(j.id, ()))) for j in job_rows)
+
+    def get_attempt(self, run_id: int, attempt: int) -> RunRecord:
+        """The run as it was in ``attempt`` (1-based): its status, conclusion,
+        times, error, jobs and steps then. The latest attempt is :meth:`get_run`."""
+        with self._conn(write=False) as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFoundError(f"run {run_id} not found")
+            if attempt == row.attempt:
+                return _run(row, self._attempt_jobs(conn, run_id, attempt))
+            old = conn.execute(
+                select(run_attempts).where(run_attempts.c.run_id == run_id, run_attempts.c.attempt == attempt)
+            ).first()
+            if old is None:
+                raise NotFoundError(f"run {run_id} has no attempt {attempt} (attempts: 1-{row.attempt})")
+            job_records = self._attempt_jobs(conn, run_id, attempt)
+        return _archived(row, old, job_records)
+
+    def attempts(self, run_id: int) -> list[RunRecord]:
+        """Every attempt of the run, first to latest, without jobs."""
+        with self._conn(write=False) as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFoundError(f"run {run_id} not found")
+            old = conn.execute(
+                select(run_attempts).where(run_attempts.c.run_id == run_id).order_by(run_attempts.c.attempt)
+            ).all()
+        return [*(_archived(row, o, ()) for o in old), _run(row, ())]
+
+    def attempt_actors(self, run_id: int) -> dict[int, str | None]:
+        """Who started each superseded attempt (as given to :meth:`new_attempt`)."""
+        with self._conn(write=False) as conn:
+            rows = conn.execute(
+                select(run_attempts.c.attempt, run_attempts.c.actor).where(run_attempts.c.run_id == run_id)
+            ).all()
+        return {int(r.attempt): r.actor for r in rows}
+
+    def new_attempt(self, run_id: int, *, reuse: Sequence[int] = (), actor: str | None = None) -> RunRecord:
+        """Start the next attempt of a completed run (a re-run), in one transaction.
+
+        The finished attempt is archived (``actor``: who had started it) with
+        its jobs, steps and logs untouched; the run keeps its id and number,
+        its ``attempt`` goes up by one and it is ``queued`` again. ``reuse``
+        lists completed jobs of the finished attempt to carry over (``re-run
+        failed jobs``): each is copied into the new attempt with its
+        conclusion, outputs and steps, ``reused_from`` pointing at the job
+        that ran (its log stays there). Other jobs get rows as they run.
+
+        A run that is not completed is refused with a :class:`UsageError`,
+        also when two re-runs race (one wins).
+        """
+        with self._conn(write=True) as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFoundError(f"run {run_id} not found")
+            current = int(row.attempt)
+            moved = conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.attempt == current, runs.c.status.in_([s.value for s in TERMINAL]))
+                .values(
+                    attempt=current + 1, status=Status.QUEUED.value, conclusion=None,
+                    started_at=None, finished_at=None, error=None,
+                )
+            ).rowcount
+            if moved != 1:
+                raise UsageError(_not_rerunnable(run_id, Status(row.status)))
+            conn.execute(
+                insert(run_attempts).values(
+                    run_id=run_id, attempt=current, actor=actor, status=row.status, conclusion=row.conclusion,
+                    started_at=row.started_at, finished_at=row.finished_at, error=row.error,
+                )
+            )
+            if reuse:
+                self._carry_over(conn, run_id, current, list(dict.fromkeys(reuse)))
+        return self.get_run(run_id)
+
+    def _carry_over(self, conn: Connection, run_id: int, attempt: int, job_ids: list[int]) -> None:
+        originals = conn.execute(
+            select(jobs).where(jobs.c.id.in_(job_ids), jobs.c.run_id == run_id, jobs.c.attempt == attempt)
+        ).all()
+        found = {r.id: r for r in originals}
+        for job_id in job_ids:
+            original = found.get(job_id)
+            if original is None or original.status != Status.COMPLETED.value:
+                raise UsageError(f"job {job_id} is not a completed job of run {run_id} attempt {attempt}")
+        step_rows = conn.execute(select(steps).where(steps.c.job_id.in_(job_ids)).order_by(steps.c.number)).all()
+        by_job: dict[int, list[Row[Any]]] = {}
+        for s in step_rows:
+            by_job.setdefault(s.job_id, []).append(s)
+        copies: list[dict[str, Any]] = []
+        for job_id in job_ids:
+            o = found[job_id]
+            copy_id = conn.execute(
+                insert(jobs)
+                .values(
+                    run_id=run_id, key=o.key, name=o.name, matrix=o.matrix, status=o.status,
+                    conclusion=o.conclusion, outputs=o.outputs or {}, started_at=o.started_at,
+                    finished_at=o.finished_at, log_lines=o.log_lines, attempt=attempt + 1,
+                    reused_from=o.reused_from or o.id,
+                )
+                .returning(jobs.c.id)
+            ).scalar_one()
+            copies += [
+                {
+                    "job_id": copy_id, "number": s.number, "step_id": s.step_id, "name": s.name,
+                    "status": s.status, "outcome": s.outcome, "conclusion": s.conclusion,
+                    "outputs": s.outputs or {}, "started_at": s.started_at, "finished_at": s.finished_at,
+                }
+                for s in by_job.get(job_id, ())
+            ]
+        if copies:
+            conn.execute(insert(steps), copies)
 
     def list_runs(
         self,
@@ -266,7 +393,7 @@ class Store:
             job_rows: list[Row[Any]] = []
             if with_jobs and rows:
                 ids = [r.id for r in rows]
-                job_rows = list(conn.execute(select(jobs).where(jobs.c.run_id.in_(ids)).order_by(jobs.c.id)))
+                job_rows = list(conn.execute(latest_attempt_jobs(ids)))
         by_run: dict[int, list[JobRecord]] = {}
         for j in job_rows:
             by_run.setdefault(j.run_id, []).append(_job(j, ()))
@@ -326,6 +453,8 @@ class Store:
                         matrix=dict(matrix) if matrix is not None else None,
                         status=Status.QUEUED.value,
                         outputs={},
+                        # The run's latest attempt: the recorder creates jobs as they report.
+                        attempt=select(runs.c.attempt).where(runs.c.id == run_id).scalar_subquery(),
                     )
                     .returning(jobs.c.id)
                 ).scalar_one()
@@ -345,7 +474,7 @@ class Store:
         self._transition("job", jobs, (jobs.c.id == job_id,), str(job_id), status, conclusion, at, extra)
 
     def get_job(self, job_id: int) -> JobRecord:
-        """One job with its steps."""
+        """One job (of any attempt of its run) with its steps."""
         with self._conn(write=False) as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
             if row is None:
@@ -541,6 +670,44 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _not_rerunnable(run_id: int, status: Status) -> str:
+    if status is Status.COMPLETED:  # another re-run started the next attempt first
+        return f"run {run_id} was re-run at the same moment: its new attempt is queued"
+    return f"run {run_id} is still {status.value}: cancel it or wait for it to finish"
+
+
+def latest_attempt_jobs(run_ids: Sequence[int]) -> Any:
+    """Jobs (without steps) of the latest attempt of each of ``run_ids``, in creation order."""
+    return (
+        select(jobs)
+        .join(runs, runs.c.id == jobs.c.run_id)
+        .where(jobs.c.run_id.in_(list(run_ids)), jobs.c.attempt == runs.c.attempt)
+        .order_by(jobs.c.id)
+    )
+
+
+def _archived(run_row: Row[Any], old: Row[Any], job_records: tuple[JobRecord, ...]) -> RunRecord:
+    """The run as a superseded attempt ended (``old``: its ``run_attempts`` row)."""
+    return RunRecord(
+        id=run_row.id,
+        number=run_row.number,
+        workflow=run_row.workflow_name,
+        file=run_row.workflow_file,
+        event=run_row.event,
+        ref=run_row.ref,
+        sha=run_row.sha,
+        status=Status(old.status),
+        conclusion=Conclusion(old.conclusion) if old.conclusion else None,
+        created_at=run_row.created_at,
+        started_at=old.started_at,
+        finished_at=old.finished_at,
+        inputs=run_row.inputs or {},
+        error=old.error,
+        jobs=job_records,
+        attempt=int(old.attempt),
+    )
+
+
 def _run(row: Row[Any], job_records: tuple[JobRecord, ...]) -> RunRecord:
     return RunRecord(
         id=row.id,
@@ -558,6 +725,7 @@ def _run(row: Row[Any], job_records: tuple[JobRecord, ...]) -> RunRecord:
         inputs=row.inputs or {},
         error=row.error,
         jobs=job_records,
+        attempt=int(row.attempt),
     )
 
 
@@ -575,6 +743,8 @@ def _job(row: Row[Any], step_records: tuple[StepRecord, ...]) -> JobRecord:
         finished_at=row.finished_at,
         log_lines=int(row.log_lines),
         steps=step_records,
+        attempt=int(row.attempt),
+        reused_from=row.reused_from,
     )
 
 

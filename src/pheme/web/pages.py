@@ -410,19 +410,43 @@ def _default_job(run: Any) -> Any:
     return run.jobs[-1] if run.jobs else None
 
 
-def _run_page(request: Request, user: Principal, run_id: int, job_id: int | None) -> Response:
+def _attempt_of_job(server: Any, run: Any, job_id: int) -> int | None:
+    """The attempt of the run that ``job_id`` belongs to (None: not a job of this run)."""
+    from pheme.storage import NotFoundError
+
+    if any(j.id == job_id for j in run.jobs):
+        return int(run.attempt)
+    try:
+        job = server.store.get_job(job_id)
+    except NotFoundError:
+        return None
+    return int(job.attempt) if job.run_id == run.id else None
+
+
+def _run_page(
+    request: Request, user: Principal, run_id: int, job_id: int | None, attempt: int | None = None
+) -> Response:
+    """The run's latest attempt, or the attempt given (or the one ``job_id`` ran in)."""
     from pheme.core.runs import Conclusion, Status
     from pheme.web.deployments import runs_deployments
     from pheme.web.logs import fold
 
     server = _server(request)
-    run = server.store.get_run(run_id)
+    run = latest = server.store.get_run(run_id)
+    if job_id is not None:
+        attempt = _attempt_of_job(server, latest, job_id)
+        if attempt is None:
+            return error_page(request, user, 404, f"run {run_id} has no job {job_id}", back=f"/runs/{run_id}")
+    if attempt is not None and attempt != latest.attempt:
+        run = server.store.get_attempt(run_id, attempt)
+    earlier = run.attempt != latest.attempt
+    attempts = server.store.attempts(run_id) if latest.attempt > 1 else [latest]
     repo_id, actor = server.sstore.run_context(run_id)
+    if earlier:
+        actor = server.store.attempt_actors(run_id).get(run.attempt, actor)
     repo = server.repo_names().get(repo_id) if repo_id is not None else None
-    approvals = server.sstore.list_approvals(run_id=run_id)
+    approvals = [] if earlier else server.sstore.list_approvals(run_id=run_id)
     job = next((j for j in run.jobs if j.id == job_id), None) if job_id is not None else _default_job(run)
-    if job_id is not None and job is None:
-        return error_page(request, user, 404, f"run {run_id} has no job {job_id}", back=f"/runs/{run_id}")
     log: list[Any] = []
     log_start = log_total = 0
     live = False
@@ -437,11 +461,12 @@ def _run_page(request: Request, user: Principal, run_id: int, job_id: int | None
         request, "run.html", user, nav="runs",
         run=run, repo=repo, actor=actor, approvals=approvals,
         run_state=state_of(run.status, run.conclusion),
-        completed=run.status == Status.COMPLETED,
+        completed=run.status == Status.COMPLETED, earlier=earlier, latest_attempt=latest.attempt,
+        attempts=[{"number": a.attempt, "state": state_of(a.status, a.conclusion)} for a in attempts],
         has_failed=any(j.conclusion in (Conclusion.FAILURE, Conclusion.CANCELLED) for j in run.jobs),
         duration=_duration(run.started_at, run.finished_at),
         graph=_graph(run, _workflow_of(server, run, repo_id)),
-        job={"id": job.id, "name": job.name, "steps": steps} if job else None,
+        job={"id": job.id, "name": job.name, "steps": steps, "reused": job.reused} if job else None,
         job_state=state_of(job.status, job.conclusion) if job else "",
         selected_id=job.id if job else None,
         log=log, log_start=log_start, log_total=log_total, live=live,
@@ -456,9 +481,17 @@ def run_page(request: Request, user: Principal) -> Response:
     return _run_page(request, user, int(request.path_params["run_id"]), None)
 
 
+@router.get("/runs/{run_id:int}/attempts/{attempt:int}")
+@page
+def attempt_page(request: Request, user: Principal) -> Response:
+    """The run as one of its attempts ended (earlier attempts stay viewable after a re-run)."""
+    return _run_page(request, user, int(request.path_params["run_id"]), None, int(request.path_params["attempt"]))
+
+
 @router.get("/runs/{run_id:int}/jobs/{job_id:int}")
 @page
 def job_page(request: Request, user: Principal) -> Response:
+    """A job of any attempt of the run, shown within that attempt."""
     return _run_page(request, user, int(request.path_params["run_id"]), int(request.path_params["job_id"]))
 
 
@@ -497,8 +530,8 @@ def rerun_run(request: Request, form: dict[str, str], user: Principal) -> Respon
     run_id = int(request.path_params["run_id"])
     server = _server(request)
     server.store.get_run(run_id)
-    new_id = rerun(server, run_id, failed_only=form.get("failed_only") == "true", actor=user.name)
-    return _redirect(f"/runs/{new_id}")
+    rerun(server, run_id, failed_only=form.get("failed_only") == "true", actor=user.name)
+    return _redirect(f"/runs/{run_id}")  # the same run, now showing its new attempt
 
 
 @router.post("/approvals/{approval_id:int}")

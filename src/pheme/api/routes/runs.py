@@ -4,6 +4,13 @@ Listing: ``GET /api/v1/runs`` returns ``{"runs": [...], "next": cursor|null}``,
 newest first; pass ``cursor=<next>`` for the following page. Each run is
 ``pheme run --json``'s object plus ``status``, ``repo``, ``actor``,
 ``created_at`` and ``error``.
+
+Attempts (GitHub's semantics): a re-run keeps the run's id and number and
+starts attempt ``run_attempt`` + 1; the run shows its latest attempt.
+``GET /api/v1/runs/{id}/attempts/{n}`` is the run as attempt ``n`` ended
+(its jobs, steps, conclusion). Job ids of every attempt stay valid for the
+job, steps and logs routes; a job carried over by "re-run failed jobs" has
+``reused: true`` and reads the log of the attempt it ran in.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pheme.core.server import Permission
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
 RunId = Annotated[int, Path(ge=1, le=2**62)]
+Attempt = Annotated[int, Path(ge=1, le=10_000)]
 JobId = Annotated[int, Path(ge=1, le=2**62)]
 Owner = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
@@ -52,9 +60,12 @@ def _run_or_404(server: Any, run_id: int) -> Any:
     return server.store.get_run(run_id)
 
 
-def _one_run(server: Any, run_id: int) -> dict[str, Any]:
-    run = _run_or_404(server, run_id)
-    repo_id, actor = server.sstore.run_context(run_id)
+def _one_run(server: Any, run_id: int, attempt: int | None = None) -> dict[str, Any]:
+    """The run's JSON: its latest attempt, or ``attempt``."""
+    run = _run_or_404(server, run_id) if attempt is None else server.store.get_attempt(run_id, attempt)
+    repo_id, actor = server.sstore.run_context(run_id)  # actor: who started the latest attempt
+    if attempt is not None:
+        actor = server.store.attempt_actors(run_id).get(attempt, actor)
     repo = server.repo_names().get(repo_id) if repo_id is not None else None
     data: dict[str, Any] = server.run_json(run, repo, actor)
     return data
@@ -104,10 +115,27 @@ def list_jobs(run_id: RunId, request: Request, _: Principal = Depends(require(Pe
     return {"jobs": _one_run(request.app.state.server, run_id)["jobs"]}
 
 
+@router.get("/runs/{run_id}/attempts/{attempt}")
+def get_attempt(
+    run_id: RunId, attempt: Attempt, request: Request, _: Principal = Depends(require(Permission.READ))
+) -> dict[str, Any]:
+    """The run as it was in attempt ``attempt``: its jobs, steps and conclusion."""
+    return _one_run(request.app.state.server, run_id, attempt)
+
+
 def _job(server: Any, run_id: int, job_id: int) -> dict[str, Any]:
-    for job in _one_run(server, run_id)["jobs"]:
-        if job["job_id"] == job_id:
-            return dict(job)
+    """A job of the run's latest attempt, or of an earlier one (its ids stay valid)."""
+    from pheme.storage import NotFoundError
+
+    try:
+        found = server.store.get_job(job_id)
+    except NotFoundError:
+        found = None
+    if found is not None and found.run_id == run_id:
+        for job in _one_run(server, run_id, found.attempt)["jobs"]:
+            if job["job_id"] == job_id:
+                return dict(job)
+    _run_or_404(server, run_id)
     raise HTTPException(404, f"run {run_id} has no job {job_id}")
 
 
@@ -259,16 +287,17 @@ def cancel_run(run_id: RunId, request: Request, who: Principal = Depends(require
 def rerun_run(
     run_id: RunId, request: Request, body: RerunBody | None = None, who: Principal = Depends(require(Permission.RUN))
 ) -> dict[str, Any]:
+    """Start the run's next attempt (same id, ``run_attempt`` + 1); answers with the run in it."""
     from pheme.errors import UsageError
     from pheme.services.server_runs import rerun
 
     server = request.app.state.server
     _run_or_404(server, run_id)
     try:
-        new_id = rerun(server, run_id, failed_only=bool(body and body.failed_only), actor=who.name)
+        rerun(server, run_id, failed_only=bool(body and body.failed_only), actor=who.name)
     except UsageError as exc:
         raise HTTPException(409, str(exc)) from None
-    return _one_run(server, new_id)
+    return _one_run(server, run_id)
 
 
 @router.post("/repos/{owner}/{name}/dispatch", status_code=201)

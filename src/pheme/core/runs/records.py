@@ -54,6 +54,11 @@ class JobRecord:
     id in the workflow file (``jobs.<key>``), shared by all matrix
     combinations; ``name`` is the display name (``build (ubuntu, 3.12)``).
     ``log_lines`` counts the log lines stored so far.
+
+    ``attempt`` is the run attempt the job belongs to. A job carried over
+    into a later attempt by "re-run failed jobs" (it succeeded before and was
+    not executed again) is a copy with ``reused_from`` set to the job that
+    actually ran: its conclusion, outputs, steps and log are that job's.
     """
 
     id: int
@@ -68,6 +73,13 @@ class JobRecord:
     finished_at: datetime | None = None
     log_lines: int = 0
     steps: tuple[StepRecord, ...] = ()
+    attempt: int = 1
+    reused_from: int | None = None
+
+    @property
+    def reused(self) -> bool:
+        """Carried over from an earlier attempt rather than executed in this one."""
+        return self.reused_from is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,12 @@ class RunRecord:
     the workflow's display name and ``file`` its path relative to the
     repository (``.github/workflows/ci.yml``). ``error`` says why Pheme ended
     the run itself (e.g. the server restarted while it ran).
+
+    ``attempt`` counts the run's attempts (GitHub's ``run_attempt``): a re-run
+    keeps the run's id and number and starts attempt 2, 3 ...; ``status``,
+    ``conclusion``, ``started_at``, ``finished_at``, ``error`` and ``jobs``
+    describe the attempt this record shows (the latest, unless it came from
+    :meth:`Store.get_attempt`). Earlier attempts stay stored and readable.
 
     ``jobs`` is filled by :meth:`Store.get_run`; listings leave it empty
     unless asked for jobs.
@@ -99,6 +117,7 @@ class RunRecord:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
     jobs: tuple[JobRecord, ...] = ()
+    attempt: int = 1
 
     def job(self, name_or_key: str) -> JobRecord:
         """The job with this display name, or the only job with this key.

@@ -19,6 +19,11 @@ The allowed transitions::
     in_progress -> waiting | completed
     completed   -> (nothing: terminal)
 
+A completed run is never moved back: a re-run starts a new *attempt* of the
+run (GitHub's ``run_attempt``). The store archives the finished attempt and
+gives the run a fresh ``queued`` status with new job and step rows
+(``Store.new_attempt``); no record of the earlier attempt changes.
+
 ``waiting`` is GitHub's status for something held back by a protection rule
 (environment approval, concurrency group). ``queued -> completed`` covers
 things that end without starting: skipped jobs/steps, cancellation before

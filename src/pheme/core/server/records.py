@@ -65,16 +65,16 @@ class DeliveryOutcome:
 class QueueEntry:
     """A run as the server's queue sees it (the run itself lives in the run store).
 
-    ``jobs`` limits the jobs to run (a re-run of failed jobs); ``payload`` is the
-    ``github.event`` the run sees; ``attempt`` counts re-runs (1 = first).
+    One entry per run, for its latest attempt: a re-run queues the same entry
+    again (the attempt number is the run's, :attr:`RunRecord.attempt`).
+    ``actor`` started the latest attempt; ``jobs`` limits the jobs to run;
+    ``payload`` is the ``github.event`` the run sees.
     """
 
     run_id: int
     repo_id: int
     state: QueueState
     actor: str
-    attempt: int = 1
-    rerun_of: int | None = None
     jobs: tuple[str, ...] | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     concurrency_group: str | None = None

@@ -1,9 +1,9 @@
 """Environments belong to a repository; the server-wide ones become defaults.
 
 Revision ID: 0006_repo_environments
-Revises: 0004_deployments (re-chained after 0005 at merge time; this revision
-touches only ``server_environments`` and reads nothing another revision adds,
-so it runs the same on top of either)
+Revises: 0005_run_attempts (written on top of 0004 and re-chained after 0005
+when both were merged; this revision touches only ``server_environments`` and
+reads nothing 0005 adds, so it runs the same on top of either)
 Create Date: 2026-12-02
 
 ``server_environments`` gains ``repo_id`` (NULL: a server-wide default;
@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_repo_environments"
-down_revision: str | Sequence[str] | None = "0004_deployments"
+down_revision: str | Sequence[str] | None = "0005_run_attempts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

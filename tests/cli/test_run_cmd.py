@@ -483,3 +483,53 @@ def test_live_view_folds_groups_unless_the_step_fails() -> None:
 
 def test_make_view_picks_plain_for_pipes() -> None:
     assert isinstance(make_view(io.StringIO()), PlainView)
+
+
+def test_views_find_markers_inside_output_blocks_and_ignore_other_hashes() -> None:
+    from pheme.execution.events import LogBlock
+
+    for quiet in (False, True):
+        stream = io.StringIO()
+        view = PlainView(stream, quiet=quiet)
+        observer = view.observer(_record(), _Workflow())  # type: ignore[arg-type]
+        observer(LogLines(JOB, LogBlock("# a comment\nx ##[error]not at a line start\n#")))
+        observer(LogLines(JOB, LogBlock("plain\n##[error]found in a block\nafter")))
+        view.close()
+        lines = stream.getvalue().splitlines()
+        assert "[build] Error: found in a block" in lines
+        assert ("[build] # a comment" in lines) is not quiet
+        assert ("[build] x ##[error]not at a line start" in lines) is not quiet
+        assert not any("Error: not at a line start" in line for line in lines)
+
+
+def test_live_view_shows_the_last_lines_of_a_big_block_and_how_many_it_skipped() -> None:
+    from pheme.execution.events import LogBlock
+
+    stream = io.StringIO()
+    view = LiveView(stream)
+    observer = view.observer(_record(), _Workflow())  # type: ignore[arg-type]
+    observer(LogLines(JOB, LogBlock("\n".join(f"line {i}" for i in range(10_000)))))
+    view.close()
+    text = stream.getvalue()
+    assert "… 9900 lines not shown (all are stored: pheme logs 7)" in text
+    assert "[build] line 9999" in text and "[build] line 9900" in text and "[build] line 9899\n" not in text
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_plain_view_handles_markers_inside_a_block_like_separate_lines(fail: bool) -> None:
+    from pheme.execution.events import LogBlock
+
+    step = StepRef(1, None, "Compile")
+    stream = io.StringIO()
+    view = PlainView(stream)
+    observer = view.observer(_record(), _Workflow())  # type: ignore[arg-type]
+    block = "a\nb\n##[group]Details\nc\n\nd\n##[endgroup]\ne\n##[error]bad\nf\n##[group]Second\ng"
+    observer(LogLines(JOB, LogBlock(block), step))
+    observer(StepFinished(JOB, step, "failure" if fail else "success", "failure" if fail else "success", {}, T0))
+    view.close()
+    lines = stream.getvalue().splitlines()
+    shown = ["[build] a", "[build] b", "[build] ▸ Details", "[build] e", "[build] Error: bad", "[build] f",
+             "[build] ▸ Second"]  # fmt: skip
+    folded = ["[build]   c", "[build]   ", "[build]   d", "[build]   g"]
+    assert lines[: len(shown)] == shown
+    assert lines[len(shown) : -1] == (folded if fail else [])

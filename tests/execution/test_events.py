@@ -25,3 +25,11 @@ def test_the_processor_hands_plain_output_on_as_blocks_and_commands_as_lines() -
     processor.flush()
     assert isinstance(emitted[0], LogBlock)
     assert [line for chunk in emitted for line in chunk] == ["one", "two ***", "three", "##[warning]careful"]
+
+
+def test_the_last_lines_of_a_block_are_found_from_its_end() -> None:
+    block = LogBlock("a\n\nc\nd")
+    assert [block.tail(n) for n in (0, 1, 2, 4, 9)] == [[], ["d"], ["c", "d"], ["a", "", "c", "d"], ["a", "", "c", "d"]]
+    assert LogBlock("x\n").tail(1) == [""] and LogBlock("only").tail(3) == ["only"]
+    split = LogBlock("1\n2\n3")
+    assert list(split) == ["1", "2", "3"] and split.tail(2) == ["2", "3"]  # from the split lines once split

@@ -92,3 +92,61 @@ def test_a_program_that_cannot_start_raises_oserror(path: str, tmp_path: Path) -
 
     with pytest.raises(OSError):
         asyncio.run(main())
+
+
+class BlockSink(Sink):
+    """Keeps each chunk as it was handed on (the reader reuses its buffer: copy it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+        self.times: list[float] = []
+
+    def feed(self, chunk: bytes) -> None:
+        super().feed(chunk)
+        self.chunks.append(bytes(chunk))
+        self.times.append(time.monotonic())
+
+
+def _run_blocks(script: str, tmp_path: Path) -> BlockSink:
+    sink = BlockSink()
+
+    async def main() -> None:
+        await run_process(["bash", "-c", script], env=dict(os.environ), cwd=str(tmp_path), output=sink)
+
+    asyncio.run(main())
+    return sink
+
+
+def test_a_flood_of_small_writes_arrives_in_few_blocks_of_whole_lines(path: str, tmp_path: Path) -> None:
+    # 4,000 writes of 1,000 bytes each, as fast as the writer can go.
+    script = "python3 -c \"import os\nfor i in range(4000): os.write(1, b'%09d' % i + b'x' * 990 + b'\\\\n')\""
+    sink = _run_blocks(script, tmp_path)
+    assert sink.data.splitlines() == [b"%09d" % i + b"x" * 990 for i in range(4000)]
+    if path == "pidfd":  # the asyncio fallback hands on what each read returns
+        assert all(chunk.endswith(b"\n") for chunk in sink.chunks)  # never a line cut in two
+        assert len(sink.chunks) < 400, len(sink.chunks)
+
+
+def test_a_line_now_and_then_is_handed_on_at_once(path: str, tmp_path: Path) -> None:
+    start = time.monotonic()
+    sink = _run_blocks("echo first; sleep 1; echo second", tmp_path)
+    assert sink.data == b"first\nsecond\n"
+    assert sink.times[0] - start < 0.9  # not held back until more output or the end
+
+
+def test_lines_longer_than_the_read_buffer_arrive_complete(path: str, tmp_path: Path) -> None:
+    sink = _run_blocks("head -c 3000000 /dev/zero | tr '\\0' y; echo; echo after", tmp_path)
+    assert sink.data == b"y" * 3_000_000 + b"\nafter\n"
+
+
+def test_read_buffers_are_reused_by_later_steps(path: str, tmp_path: Path) -> None:
+    if path != "pidfd":
+        pytest.skip("the asyncio fallback has no read buffer of its own")
+    _process._SPARE_BUFFERS.clear()
+    _run_blocks("echo one", tmp_path)
+    assert len(_process._SPARE_BUFFERS) == 1
+    spare = _process._SPARE_BUFFERS[0]
+    sink = _run_blocks("echo two", tmp_path)
+    assert sink.data == b"two\n"
+    assert len(_process._SPARE_BUFFERS) == 1 and _process._SPARE_BUFFERS[0] is spare

@@ -169,3 +169,37 @@ def test_a_step_seen_across_batches_is_still_updated() -> None:
         (step,) = store.get_run(run.id).jobs[0].steps
         assert (step.status, step.conclusion, step.started_at, step.finished_at) == (
             Status.COMPLETED, Conclusion.SUCCESS, at(1), at(2))  # fmt: skip
+
+
+def test_log_text_waiting_for_the_store_is_bounded_by_its_size() -> None:
+    """One block may carry a MiB of output: the bound is on characters, not on events."""
+    with open_store() as store:
+        run = store.create_run("CI", "ci.yml", "push", "refs/heads/main", "a" * 40)
+        gate = threading.Event()
+        real_writer = store.log_writer
+
+        def slow_writer(job_id: int, **kw: Any) -> Any:
+            gate.wait(10)
+            return real_writer(job_id, **kw)
+
+        store.log_writer = slow_writer  # type: ignore[method-assign]
+        rec = StoreRecorder(store, run.id, max_pending_chars=1_000_000)
+        rec.start()
+        block = LogBlock("\n".join("y" * 99 for _ in range(3_000)))  # 300 KB
+        produced = 0
+
+        def produce() -> None:
+            nonlocal produced
+            for _ in range(20):
+                rec(LogLines(BUILD, block))
+                produced += 1
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        producer.join(0.5)
+        assert producer.is_alive()  # blocked although the event queue has room
+        assert produced <= 5  # ~1 MB in the queue and one block in the writer's hands
+        gate.set()
+        producer.join(10)
+        rec.close()
+        assert store.log_line_count(run.id, "build") == 60_000

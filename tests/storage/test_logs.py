@@ -284,3 +284,78 @@ def test_many_tiny_lines_in_one_block_respect_the_chunk_line_limit(store: Store)
         log.write_block("\n".join(str(i % 10) for i in range(1_050)), 1_050)
     assert [last - first + 1 for first, last in _chunks(store, job)] == [100] * 10 + [50]
     assert list(store.read_log(run, "build", 995, 1_005)) == [str(i % 10) for i in range(995, 1_005)]
+
+
+def _insert_chunk(store: Store, job: int, first: int, lines: list[str], codec: int, data: bytes) -> None:
+    """A chunk as an earlier Pheme stored it (the line count claimed as the writer does)."""
+    from sqlalchemy import insert, update
+
+    from pheme.storage._orm import jobs, log_chunks
+
+    with store._conn(write=True) as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job).values(log_lines=first + len(lines)))
+        conn.execute(
+            insert(log_chunks).values(
+                job_id=job, first_line=first, last_line=first + len(lines) - 1, codec=codec, data=data
+            )
+        )
+
+
+def test_chunks_of_every_stored_format_read_back_side_by_side(store: Store) -> None:
+    import zlib
+
+    run, (job,) = _run_with_jobs(store, "build")
+    old = [f"zlib line {i} ünï" for i in range(1_000)]
+    raw = ["raw a", "", "raw c"]
+    _insert_chunk(store, job, 0, old, logs_module.CODEC_ZLIB, zlib.compress("\n".join(old).encode(), 1))
+    _insert_chunk(store, job, 1_000, raw, logs_module.CODEC_RAW, "\n".join(raw).encode())
+    with store.log_writer(job) as log:  # appends after them, in today's format
+        log.writelines(f"new line {i}" for i in range(2_000))
+    expected = old + raw + [f"new line {i}" for i in range(2_000)]
+    assert list(store.read_log(run, "build")) == expected
+    assert list(store.read_log(run, "build", 990, 1_010)) == expected[990:1_010]
+    assert store.tail_log(run, "build", 3) == expected[-3:]
+    assert list(store.follow_log(run, "build", start_line=998, stop=lambda: True))[:5] == expected[998:1_003]
+    from sqlalchemy import select
+
+    from pheme.storage._orm import log_chunks
+
+    with store._conn(write=False) as conn:
+        codecs = conn.execute(select(log_chunks.c.codec).where(log_chunks.c.job_id == job)).scalars().all()
+    assert set(codecs) == {logs_module.CODEC_ZLIB, logs_module.CODEC_RAW, logs_module.CODEC_ZSTD}
+
+
+def test_a_chunk_in_an_unknown_format_is_a_clear_error(store: Store) -> None:
+    run, (job,) = _run_with_jobs(store, "build")
+    _insert_chunk(store, job, 0, ["from the future"], 99, b"?")
+    with pytest.raises(StorageError, match="unknown codec 99"):
+        store.tail_log(run, "build", 1)
+
+
+def test_blocks_whose_lines_are_not_counted_by_the_caller_are_counted_when_stored(store: Store) -> None:
+    run, (job,) = _run_with_jobs(store, "build")
+    blocks = ["\n".join(f"b{b} l{i}" for i in range(n)) for b, n in enumerate([3, 1, 700, 2, 5_000, 1])]
+    with store.log_writer(job, chunk_lines=1_000, chunk_bytes=8_192) as log:
+        for block in blocks:
+            log.write_block(block)
+        assert log.line_count == 3 + 1 + 700 + 2 + 5_000 + 1
+    expected = "\n".join(blocks).split("\n")
+    assert list(store.read_log(run, "build")) == expected
+    chunks = _chunks(store, job)
+    assert all(last - first + 1 <= 1_000 for first, last in chunks)
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(chunks))
+
+
+def test_a_block_that_fits_an_empty_chunk_is_stored_whole(store: Store) -> None:
+    """A step's output arrives in blocks of up to a chunk: each becomes one chunk, never
+    cut in two (cutting costs a copy and a second count of the cut-off part)."""
+    run, (job,) = _run_with_jobs(store, "build")
+    header = ["##[group]Run make", "##[endgroup]"]
+    blocks = ["\n".join(f"{b}:{i:05d} " + "x" * 90 for i in range(600)) for b in range(5)]  # ~58 KB each
+    with store.log_writer(job, chunk_lines=1 << 20, chunk_bytes=64 * 1024) as log:
+        log.writelines(header)
+        for block in blocks:
+            log.write_block(block)
+    # The header shares the first block's chunk; no block is split between two chunks.
+    assert [last - first + 1 for first, last in _chunks(store, job)] == [602, 600, 600, 600, 600]
+    assert list(store.read_log(run, "build")) == header + "\n".join(blocks).split("\n")

@@ -30,9 +30,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
@@ -92,8 +93,43 @@ def fmt_duration(value: float | None) -> str:
 def _has_markers(lines: Sequence[str]) -> bool:
     """Whether any line is a ``##[...]`` marker (group, annotation), checked at C speed."""
     if isinstance(lines, LogBlock):  # a block of output: look at its text, never split it
-        return lines.text.startswith("##[") or "\n##[" in lines.text
+        text = lines.text
+        # "#" alone is one memchr (most output has none); "\n##[" is a slower substring search.
+        return "#" in text and (text.startswith("##[") or "\n##[" in text)
     return bool(lines) and (lines[0].startswith("##[") or "\n##[" in "\n".join(lines))
+
+
+_MARKER_AFTER_NEWLINE = re.compile(r"\n##\[")
+
+
+def _pieces(lines: Sequence[str]) -> Iterator[tuple[bool, str]]:
+    """``(is_marker, text)`` in order: each ``##[...]`` line alone, and between them the
+    ordinary lines — for a block, whole runs of them joined by ``\\n`` (a group header
+    in a MiB of output must not cost a Python step per line)."""
+    if not isinstance(lines, LogBlock):
+        for line in lines:
+            yield line.startswith("##["), line
+        return
+    text = lines.text
+    starts = [m.start() + 1 for m in _MARKER_AFTER_NEWLINE.finditer(text)]
+    if text.startswith("##["):
+        starts.insert(0, 0)
+    pos = 0
+    for start in starts:
+        if start > pos:
+            yield False, text[pos : start - 1]
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        yield True, text[start:end]
+        pos = end + 1
+    if pos <= len(text):
+        yield False, text[pos:]
+
+
+def _last(lines: Sequence[str], n: int) -> Sequence[str]:
+    """The last ``n`` of ``lines`` (a block's found from its end, not by splitting it all)."""
+    return lines.tail(n) if isinstance(lines, LogBlock) else lines[-n:]
 
 
 def _annotation(line: str) -> str | None:
@@ -232,14 +268,14 @@ class PlainView(View):
         marked = _has_markers(lines)
         if self.quiet:
             if marked:
-                errors = [a for a in (_annotation(x) for x in lines if x.startswith("##[error]")) if a]
+                errors = [_annotation(x) for m, x in _pieces(lines) if m and x.startswith("##[error]")]
                 if errors:
                     self._emit("".join(f"{prefix}{e}\n" for e in errors))
             return
         state = self._jobs.setdefault(event.job.key, _JobState())
         if not marked:  # the common case, at C speed: no per-line Python
             if state.in_group:
-                state.folded.extend(lines)
+                state.folded.extend(_last(lines, FOLDED_KEEP))
                 state.folded_count += len(lines)
             elif isinstance(lines, LogBlock):
                 self._emit(prefix + lines.text.replace("\n", "\n" + prefix) + "\n")
@@ -247,24 +283,25 @@ class PlainView(View):
                 self._emit(prefix + ("\n" + prefix).join(lines) + "\n")
             return
         out = []
-        for line in event.lines:
-            if line.startswith("##["):
-                if line.startswith("##[group]"):
+        for marker, piece in _pieces(lines):
+            if marker:
+                if piece.startswith("##[group]"):
                     state.in_group = True
-                    out.append(f"{prefix}▸ {line[9:]}\n")
+                    out.append(f"{prefix}▸ {piece[9:]}\n")
                     continue
-                if line.startswith("##[endgroup]"):
+                if piece.startswith("##[endgroup]"):
                     state.in_group = False
                     continue
-                label = _annotation(line)
+                label = _annotation(piece)
                 if label is not None:
                     out.append(f"{prefix}{label}\n")
                     continue
             if state.in_group:
-                state.folded.append(line)
-                state.folded_count += 1
+                run = LogBlock(piece)
+                state.folded.extend(run.tail(FOLDED_KEEP))
+                state.folded_count += len(run)
             else:
-                out.append(f"{prefix}{line}\n")
+                out.append(prefix + piece.replace("\n", "\n" + prefix) + "\n")
         if out:
             self._emit("".join(out))
 
@@ -451,34 +488,36 @@ class LiveView(View):
                 if self.quiet:
                     pass
                 elif job.in_group:
-                    job.folded.extend(lines)
+                    job.folded.extend(_last(lines, FOLDED_KEEP))
                     job.folded_count += len(lines)
                 else:
-                    self._pending.extend((key, line) for line in lines[-LIVE_MAX_LINES:])
+                    self._pending.extend((key, line) for line in _last(lines, LIVE_MAX_LINES))
                     self._pending_total += len(lines)
                 lines = ()
-            for line in lines:
-                if line.startswith("##["):
-                    if line.startswith("##[group]"):
+            for marker, piece in _pieces(lines):
+                if marker:
+                    if piece.startswith("##[group]"):
                         job.in_group = True
                         if not self.quiet:
-                            self._queue(key, "\1▸ " + line[9:])
+                            self._queue(key, "\1▸ " + piece[9:])
                         continue
-                    if line.startswith("##[endgroup]"):
+                    if piece.startswith("##[endgroup]"):
                         job.in_group = False
                         continue
-                    label = _annotation(line)
+                    label = _annotation(piece)
                     if label is not None:
                         if label.startswith("Error: ") or not self.quiet:
                             self._queue(key, "\2" + label)
                         continue
                 if self.quiet:
                     continue
+                run = LogBlock(piece)
                 if job.in_group:
-                    job.folded.append(line)
-                    job.folded_count += 1
+                    job.folded.extend(run.tail(FOLDED_KEEP))
+                    job.folded_count += len(run)
                 else:
-                    self._queue(key, line)
+                    self._pending.extend((key, line) for line in run.tail(LIVE_MAX_LINES))
+                    self._pending_total += len(run)
         if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self.flush()
 

@@ -2,11 +2,13 @@
 (``GITHUB_OUTPUT``, ``GITHUB_ENV``, ``GITHUB_PATH``, ``GITHUB_STATE``).
 
 :class:`OutputProcessor` turns a step's raw output blocks into masked log
-lines. Its fast path handles a whole block at once: unless the block contains
-``::`` at the start of some line (one ``memmem`` plus, rarely, one regex scan)
-it is decoded, masked with one regex and handed on as one
-:class:`~pheme.execution.events.LogBlock` — no per-line Python work.
-Only blocks that carry commands are walked line by line.
+lines. Its fast path handles a whole block of complete lines at once: it is
+decoded (bytes are only ever cut at a line end, so a UTF-8 sequence is never
+split; invalid bytes become U+FFFD), and unless some line starts with ``::``
+(one ``memchr`` for ``:`` plus, rarely, one regex scan) it is masked with one
+regex and handed on as one :class:`~pheme.execution.events.LogBlock` — no
+per-line Python work. Only blocks that carry commands are walked line by
+line; an ``add-mask`` there applies to the lines after it.
 
 Semantics follow GitHub's runner (``ActionCommandManager``):
 
@@ -26,9 +28,8 @@ Semantics follow GitHub's runner (``ActionCommandManager``):
 
 from __future__ import annotations
 
-import codecs
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pheme.errors import ExecutionError
@@ -39,13 +40,36 @@ __all__ = ["OutputProcessor", "StepCommands", "parse_key_value_file", "parse_pat
 
 # "::" after a newline and optional indentation. Searching from the "\n"
 # (a memchr-driven scan) is much faster than searching for "::" itself.
-_COMMAND_AFTER_NEWLINE = re.compile(rb"\n[ \t]*::")
+_COMMAND_AFTER_NEWLINE = re.compile(r"\n[ \t]*::")
+_COMMAND_AT_START = re.compile(r"[ \t]*::")
 
 
-def _has_command(block: bytes) -> bool:
-    if b":" not in block:  # one memchr: most output never gets further
+def _has_command(text: str) -> bool:
+    """Whether some line of ``text`` starts with ``::`` (after optional indentation)."""
+    if ":" not in text:  # one memchr: most output never gets further
         return False
-    return block.lstrip(b" \t").startswith(b"::") or _COMMAND_AFTER_NEWLINE.search(block) is not None
+    return _COMMAND_AT_START.match(text) is not None or _COMMAND_AFTER_NEWLINE.search(text) is not None
+
+
+def _command_starts(text: str) -> Iterator[int]:
+    """Where the lines of ``text`` that start with ``::`` (after indentation) begin."""
+    if _COMMAND_AT_START.match(text):
+        yield 0
+    for match in _COMMAND_AFTER_NEWLINE.finditer(text):
+        yield match.start() + 1
+
+
+def _utf8_cut(data: bytes) -> int:
+    """The largest index <= len(data) that does not split a UTF-8 sequence."""
+    end = len(data)
+    for back in range(1, min(4, end) + 1):
+        byte = data[end - back]
+        if byte < 0x80:
+            return end
+        if byte >= 0xC0:  # a lead byte: is its sequence complete?
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return end if back >= need else end - back
+    return end
 
 
 _HUGE_LINE = 4 * 1024 * 1024
@@ -153,75 +177,98 @@ class OutputProcessor:
         self._stop_token: str | None = None
         self._echo = False
         self._warned: set[str] = set()
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._pending = ""
+        self._partial = b""  # the start of a line whose end has not arrived yet
 
     # -- blocks ---------------------------------------------------------
-    def feed(self, chunk: bytes) -> None:
-        """Handle a chunk of raw output, as read from the pipe (any size, any cut)."""
-        text = self._decoder.decode(chunk)
-        pending = self._pending
-        slow = _has_command(chunk)
-        if pending:
-            head = pending.lstrip(" \t")
-            slow = slow or head.startswith("::") or (head == ":" and chunk.startswith(b":"))
-            text = pending + text
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")
-        if slow or self.masker:
-            cut = text.rfind("\n")
+    def feed(self, chunk: bytes | memoryview) -> None:
+        """Handle a chunk of raw output, as read from the pipe (any size, any cut;
+        the common case, a block of complete lines, is decoded in place)."""
+        if not chunk:
+            return
+        if self._partial or chunk[-1] != 10:  # 10: "\n"
+            data = self._partial + chunk
+            cut = data.rfind(b"\n")
             if cut < 0:
-                self._keep(text)
+                self._keep(data)
                 return
-            self._pending = text[cut + 1 :]
-            body = text[:cut]
-            if slow:
-                self._feed_slow(body.split("\n"))
-            else:
-                self.emit(LogBlock(self.masker.mask(body)))
-            return
-        cut = text.rfind("\n")
-        if cut < 0:
-            self._keep(text)
-            return
-        self._pending = text[cut + 1 :]
-        self.emit(LogBlock(text[:cut]))
-
-    def _keep(self, partial: str) -> None:
-        if len(partial) >= _HUGE_LINE:  # a giant line without newline: hand it on anyway
-            self._pending = ""
-            self.feed_text_line(partial)
+            self._partial = data[cut + 1 :]
+            body = memoryview(data)[:cut]
         else:
-            self._pending = partial
+            body = memoryview(chunk)[:-1]
+        self._block(str(body, "utf-8", "replace"))
+
+    def _block(self, text: str) -> None:
+        """Complete lines joined by ``\n`` (the last one's newline removed)."""
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").removesuffix("\r")
+        if not _has_command(text):
+            self._emit_text(text)
+            return
+        # Only the lines that look like commands are handled one by one; the runs of
+        # plain lines between them are sliced out whole (a group header in a MiB of
+        # output must not cost a Python step per line).
+        out: list[str] = []
+        pos = 0
+        for start in _command_starts(text):
+            if start > pos:
+                out.append(text[pos : start - 1])
+            end = text.find("\n", start)
+            if end < 0:
+                end = len(text)
+            self._line(text[start:end], out)
+            pos = end + 1
+        if pos <= len(text):
+            out.append(text[pos:])
+        if out:
+            self._emit_text("\n".join(out))
+
+    def _emit_text(self, text: str) -> None:
+        self.emit(LogBlock(self.masker.mask(text) if self.masker else text))
+
+    def _keep(self, partial: bytes) -> None:
+        if len(partial) >= _HUGE_LINE:  # a giant line without newline: hand it on anyway
+            cut = _utf8_cut(partial)
+            self._partial = partial[cut:]
+            self.feed_text_line(partial[:cut].decode("utf-8", "replace"))
+        else:
+            self._partial = partial
 
     def feed_text_line(self, line: str) -> None:
         self._feed_slow([line])
 
     def flush(self) -> None:
         """The output ended: handle a last line without newline."""
-        rest = self._pending + self._decoder.decode(b"", final=True)
-        self._pending = ""
+        rest = self._partial.decode("utf-8", "replace")
+        self._partial = b""
         if rest:
             self._feed_slow([rest.removesuffix("\r")])
 
     def _feed_slow(self, lines: list[str]) -> None:
         out: list[str] = []
         for line in lines:
-            if self._stop_token is not None:
-                if line.strip() == f"::{self._stop_token}::":
-                    self._stop_token = None
-                else:
-                    out.append(line)
-                continue
-            parsed = parse_command(line)
-            if parsed is None or parsed[0] not in _KNOWN:
-                out.append(line)
-                continue
-            if self._echo:
-                out.append(line)
-            out.extend(self._run(line, *parsed))
+            self._line(line, out)
         if out:
-            self.emit(self.masker.mask("\n".join(out)).split("\n") if self.masker else out)
+            self._emit_text("\n".join(out))
+
+    def _line(self, line: str, out: list[str]) -> None:
+        """Handle one line that may be a command; what it shows goes to ``out``."""
+        if self._stop_token is not None:
+            if line.strip() == f"::{self._stop_token}::":
+                self._stop_token = None
+            else:
+                out.append(line)
+            return
+        parsed = parse_command(line)
+        if parsed is None or parsed[0] not in _KNOWN:
+            out.append(line)
+            return
+        if parsed[0] == "add-mask" and out:
+            # The new value is masked from here on; the lines before are handed on as they are.
+            self._emit_text("\n".join(out))
+            out.clear()
+        if self._echo:
+            out.append(line)
+        out.extend(self._run(line, *parsed))
 
     # -- commands ---------------------------------------------------------
     def _run(self, line: str, name: str, props: dict[str, str], data: str) -> list[str]:

@@ -146,6 +146,21 @@ class LogBlock(Sequence[str]):
     def __repr__(self) -> str:
         return f"LogBlock({len(self)} lines)"
 
+    def tail(self, n: int) -> list[str]:
+        """The last ``n`` lines, found from the end (a view showing the last lines of a
+        1 MiB block need not split all of it)."""
+        if self._lines is not None:
+            return self._lines[-n:] if n > 0 else []
+        if n <= 0:
+            return []
+        text = self.text
+        pos = len(text)
+        for _ in range(n - 1):
+            pos = text.rfind("\n", 0, pos)
+            if pos < 0:
+                return text.split("\n")
+        return text[text.rfind("\n", 0, pos) + 1 :].split("\n")
+
 
 @dataclass(frozen=True, slots=True)
 class LogLines:

@@ -15,8 +15,15 @@ than :data:`MIN_DERIVED_LENGTH` is not registered — the base64 of a two-byte
 tail is three characters that would otherwise blank out ordinary words.
 Whitespace-only values are ignored (GitHub refuses them in ``add-mask``).
 
-Speed: masking runs over whole 256 KiB output blocks with one compiled
-alternation (longest value first), and not at all when nothing is registered.
+Speed: masking runs over whole output blocks (up to 1 MiB) and not at all
+when nothing is registered. A block is first PROBED: each registered form that
+contains no other registered form is looked for with ``str.__contains__`` (a C
+substring search); every form contains such a probe, so when none is found no
+form is there and the block goes on untouched. Only a block holding a probe is
+rewritten, with one compiled alternation (longest form first). Why not the
+alternation alone: ``re`` tries every alternative at every position of the
+block — for one secret (six forms) about 1 s per 200 MB of output, for 20
+secrets about 10-35 s; probing costs ~0.1-0.3 s per secret per 200 MB.
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ class Masker:
         self._values: set[str] = set()
         self._ordered: list[str] = []
         self._regex: re.Pattern[str] | None = None
+        self._probes: list[str] | None = None  # the forms containing no other form
         for v in values:
             self.add(v)
 
@@ -100,21 +108,34 @@ class Masker:
         self._values |= new
         self._ordered = sorted(self._values, key=len, reverse=True)
         self._regex = None
+        self._probes = None
 
     def copy(self) -> Masker:
         clone = Masker()
         clone._values = set(self._values)
         clone._ordered = list(self._ordered)
         clone._regex = self._regex
+        clone._probes = self._probes
         return clone
+
+    def _probe_forms(self) -> list[str]:
+        if self._probes is None:
+            # Shortest first: a form containing an already chosen probe is not needed.
+            probes: list[str] = []
+            for form in reversed(self._ordered):
+                if not any(p in form for p in probes):
+                    probes.append(form)
+            self._probes = probes
+        return self._probes
 
     def mask(self, text: str) -> str:
         """``text`` with every registered value replaced by ``***``."""
-        if not self._values:
+        if not self._values or not self.contains_secret(text):
             return text
         if self._regex is None:
             self._regex = re.compile("|".join(re.escape(v) for v in self._ordered))
         return self._regex.sub(MASK, text)
 
     def contains_secret(self, text: str) -> bool:
-        return any(v in text for v in self._ordered)
+        """Whether any registered form occurs in ``text`` (every form contains a probe)."""
+        return any(p in text for p in self._probe_forms())

@@ -4,12 +4,14 @@ Why a thread: observers are called on the runner's event loop and must be
 cheap, while the store does SQL and log compression. The recorder therefore
 only puts events on a BOUNDED queue; its own thread drains it in order. When
 the writer falls behind (a step printing millions of lines), the observer call
-blocks once 256 events or 100,000 log lines are pending: the runner stops
-reading the step's pipe and the step itself slows down, so memory stays
-bounded instead of buffering the flood.
+blocks once 256 events or 16 M characters of log text are pending: the runner
+stops reading the step's pipe and the step itself slows down, so memory stays
+bounded instead of buffering the flood. (Characters, not lines: measuring a
+block's size is free, counting its lines is a pass over it on the runner's
+thread; the writer counts them once, when it stores them.)
 
 Group commit: the thread collects events for up to ``BATCH_WINDOW_S`` (or
-until a MiB of log text is waiting) and writes them in ONE transaction
+until 4 M characters of log text are waiting) and writes them in ONE transaction
 (``store.batch()``); a step that started and finished within the window
 becomes one inserted row instead of an insert and two updates. For a job of
 100 short steps that is a few transactions instead of ~300. Status reaches
@@ -17,8 +19,11 @@ the store at most that much later, which no reader notices; the end of the
 run (``close``) is written at once. Log lines go through one
 :class:`LogWriter` per job, which stores compressed chunks; a step's output
 arrives as whole blocks (:class:`~pheme.execution.events.LogBlock`) that go
-to the writer without a Python object per line. Times come from the events,
-not from when the thread got to them.
+to the writer without a Python object per line. The writer counts and
+compresses them BEFORE the batch's transaction begins (no database lock held
+meanwhile: the server's other writers are not kept waiting by a chatty step)
+and the batch stores the sealed chunks. Times come from the events, not from
+when the thread got to them.
 """
 
 from __future__ import annotations
@@ -53,8 +58,8 @@ _STOP = object()
 _IDLE_FLUSH_S = 0.5
 BATCH_WINDOW_S = 0.05  # how long events are collected for one transaction
 _BATCH_EVENTS = 512
-_BATCH_LOG_CHARS = 1 << 20  # this much pending log text is written at once
-MAX_PENDING_LINES = 100_000  # ~10 MB of typical log text waiting for the store
+_BATCH_LOG_CHARS = 4 << 20  # this much pending log text is written at once
+MAX_PENDING_CHARS = 16 << 20  # log text waiting for the store (a list line counts 64 more: its object)
 CHUNK_BYTES = 1 << 20
 CHUNK_LINES = 1 << 20  # the byte size ends chunks; lines only when they are very short
 FLUSH_INTERVAL_S = 1.0
@@ -64,13 +69,15 @@ def _log_chars(event: Any) -> int:
     if not isinstance(event, LogLines):
         return 0
     lines = event.lines
-    return len(lines.text) if isinstance(lines, LogBlock) else sum(map(len, lines))
+    return len(lines.text) if isinstance(lines, LogBlock) else sum(map(len, lines)) + 64 * len(lines)
 
 
 class _LogWriter(Protocol):
     def writelines(self, lines: Any) -> Any: ...
 
-    def write_block(self, text: str, count: int) -> Any: ...
+    def write_block(self, text: str, count: int | None = None) -> Any: ...
+
+    def store_sealed(self) -> Any: ...
 
     def close(self) -> Any: ...
 
@@ -92,7 +99,7 @@ class StoreRecorder:
         run_id: int,
         *,
         max_pending: int = 256,
-        max_pending_lines: int = MAX_PENDING_LINES,
+        max_pending_chars: int = MAX_PENDING_CHARS,
         open_store: Callable[[], Any] | None = None,
     ) -> None:
         # ``open_store`` (instead of ``store``): called by the writer thread before its
@@ -102,10 +109,10 @@ class StoreRecorder:
         self._run_id = run_id
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._batch_events = max(1, min(max_pending, _BATCH_EVENTS))
-        # Events are bounded by count (the queue) AND log lines by number: one
+        # Events are bounded by count (the queue) AND log text by size: one
         # LogLines event may carry a 1 MiB read of a chatty step.
-        self._max_lines = max_pending_lines
-        self._pending_lines = 0
+        self._max_chars = max_pending_chars
+        self._pending_chars = 0
         self._room = threading.Condition()
         self._jobs: dict[str, int] = {}
         self._steps: set[tuple[str, int]] = set()
@@ -135,11 +142,11 @@ class StoreRecorder:
         if self._error is not None or self._closed:
             return  # recording broke: keep the run going, close() reports it
         if isinstance(event, LogLines):
-            count = len(event.lines)
+            size = _log_chars(event)
             with self._room:
-                while self._pending_lines > self._max_lines and self._error is None and self._thread.is_alive():
+                while self._pending_chars > self._max_chars and self._error is None and self._thread.is_alive():
                     self._room.wait(0.1)
-                self._pending_lines += count
+                self._pending_chars += size
         self._queue.put(event)
 
     def close(self, timeout: float | None = None) -> None:
@@ -217,34 +224,46 @@ class StoreRecorder:
     def _apply(self, events: list[Event]) -> None:
         """One transaction for the batch: status changes in order, then the log lines,
         then the ends of jobs and of the run (a job's lines are all stored before it
-        is recorded as completed)."""
-        logs: list[LogLines] = []
+        is recorded as completed). Log text of jobs that already have a writer is
+        counted and compressed first, outside the transaction, so no database lock
+        is held meanwhile; a job's first lines wait for its row, in the transaction."""
+        known = set(self._writers)
+        later: list[LogLines] = []
+        for event in events:
+            if isinstance(event, LogLines):
+                if event.job.key in known:
+                    self._write(event)
+                else:
+                    later.append(event)
         ends: list[Event] = []
         # Steps first seen in this batch go to _new_steps: inserted once, as they are at its end.
         self._new_steps.clear()
         with self._store.batch():
             for event in events:
-                if isinstance(event, LogLines):
-                    logs.append(event)
-                elif isinstance(event, JobFinished | RunFinished):
+                if isinstance(event, JobFinished | RunFinished):
                     ends.append(event)
-                elif not isinstance(event, Annotation):  # annotations are also ##[error] lines in the log
+                elif not isinstance(event, LogLines | Annotation):  # annotations are also ##[error] lines
                     self._status(event)
-            for event in logs:
-                lines = event.lines
-                writer = self._writer(event.job)
-                if isinstance(lines, LogBlock):
-                    writer.write_block(lines.text, len(lines))
-                else:
-                    writer.writelines(lines)
-                with self._room:
-                    self._pending_lines -= len(lines)
-                    self._room.notify_all()
+            for event in later:
+                self._write(event)
+            for writer in self._writers.values():
+                writer.store_sealed()
             for event in ends:
                 if isinstance(event, JobFinished):
                     self._close_writer(event.job.key)
                 self._status(event)
             self._insert_new_steps()
+
+    def _write(self, event: LogLines) -> None:
+        lines = event.lines
+        writer = self._writer(event.job)
+        if isinstance(lines, LogBlock):
+            writer.write_block(lines.text)  # its lines are counted as they are sealed
+        else:
+            writer.writelines(lines)
+        with self._room:
+            self._pending_chars -= _log_chars(event)
+            self._room.notify_all()
 
     def _insert_new_steps(self, only: tuple[str, int] | None = None) -> None:
         by_job: dict[int, list[StepRecord]] = {}
@@ -346,7 +365,11 @@ class StoreRecorder:
             # Chunks of up to 1 MiB (any number of lines): a step printing 200 MB makes
             # ~200 inserts; reading any line still decompresses one chunk (~1 ms).
             writer = self._store.log_writer(
-                self._jobs[job.key], chunk_lines=CHUNK_LINES, chunk_bytes=CHUNK_BYTES, flush_interval=FLUSH_INTERVAL_S
+                self._jobs[job.key],
+                chunk_lines=CHUNK_LINES,
+                chunk_bytes=CHUNK_BYTES,
+                flush_interval=FLUSH_INTERVAL_S,
+                autostore=False,  # stored by _apply, in the batch's transaction
             )
             self._writers[job.key] = writer
         return writer

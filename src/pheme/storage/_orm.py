@@ -215,8 +215,9 @@ steps = Table(
 
 # A compressed run of consecutive log lines ``first_line..last_line`` (0-based, inclusive).
 # Chunks of one job are contiguous and never overlap, so the chunk holding line *n* is
-# the one with the greatest ``first_line <= n`` (one index probe). ``codec`` 1 = zlib of
-# the UTF-8 lines joined by ``\n``; 0 = uncompressed.
+# the one with the greatest ``first_line <= n`` (one index probe). ``data`` is the UTF-8
+# lines joined by ``\n``: ``codec`` 2 = Zstandard (written now), 1 = zlib (written before,
+# still read), 0 = uncompressed.
 log_chunks = Table(
     "log_chunks",
     metadata,

@@ -603,10 +603,16 @@ class Store:
         chunk_lines: int = _logs.CHUNK_LINES,
         chunk_bytes: int = _logs.CHUNK_BYTES,
         flush_interval: float = _logs.FLUSH_INTERVAL_S,
+        autostore: bool = True,
     ) -> _logs.LogWriter:
         """A buffered writer appending to the job's log (one writer per job at a time)."""
         return _logs.LogWriter(
-            self, job_id, chunk_lines=chunk_lines, chunk_bytes=chunk_bytes, flush_interval=flush_interval
+            self,
+            job_id,
+            chunk_lines=chunk_lines,
+            chunk_bytes=chunk_bytes,
+            flush_interval=flush_interval,
+            autostore=autostore,
         )
 
     def append_log(self, job_id: int, lines: Iterator[str] | list[str] | tuple[str, ...]) -> int:

@@ -203,3 +203,32 @@ def test_runs_stored_before_attempts_become_attempt_1(db_url: str) -> None:
         again = store.new_attempt(7)  # and it can be re-run as its attempt 2
         assert (again.id, again.number, again.attempt) == (7, 3, 2)
     assert _heads(db_url) == set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def test_zstd_logs_go_back_to_zlib_when_downgrading_below_0007(db_url: str) -> None:
+    import zlib
+
+    from sqlalchemy import text
+
+    lines = [f"line {i} of a log " + "x" * (i % 50) for i in range(5000)]
+    with open_store(db_url) as store:
+        run = store.create_run("CI", "ci.yml", "push", "main", "0" * 40)
+        job_id = store.create_job(run.id, "build", "build")
+        store.append_log(job_id, lines)
+    engine = create_engine(db_url)
+    cfg = alembic_config()
+    try:
+        with engine.connect() as conn:
+            assert {r[0] for r in conn.execute(text("SELECT codec FROM log_chunks"))} == {2}
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006_repo_environments")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT codec, data FROM log_chunks ORDER BY first_line")).all()
+        # What Pheme before 0007 reads: zlib chunks holding the same text.
+        assert {r[0] for r in rows} == {1}
+        assert "\n".join(zlib.decompress(r[1]).decode() for r in rows).split("\n") == lines
+    finally:
+        engine.dispose()
+    with open_store(db_url) as store:  # back at head, the zlib chunks still read
+        assert list(store.read_log(run.id, "build")) == lines

@@ -258,6 +258,28 @@ def test_a_newer_run_cancels_the_pending_one_and_cancel_in_progress_stops_the_ru
     assert pipe.wait_done(urgent)[0]["conclusion"] == "cancelled"
 
 
+def test_with_queue_max_pending_runs_wait_in_line_instead_of_replacing_each_other(pipeline_factory: Any) -> None:
+    workflow = SLOW.replace("on: [push]", "on: [push]\nconcurrency:\n  group: deploy\n  queue: max")
+    pipe = pipeline_factory({".github/workflows/slow.yml": workflow})
+    store = pipe.server.store
+
+    def started(run_id: int) -> bool:
+        return any("started" in line for line in _lines(store, run_id))
+
+    [first] = pipe.push({"a.txt": "1"})
+    pipe.wait(lambda: started(first))
+    [second] = pipe.push({"b.txt": "2"})
+    [third] = pipe.push({"c.txt": "3"})
+    assert [store.get_run(r).status.value for r in (second, third)] == ["queued", "queued"]
+    for running, following in ((first, second), (second, third)):
+        pipe.api.post(f"/api/v1/runs/{running}/cancel")
+        pipe.wait(lambda following=following: started(following))
+        assert pipe.wait_done(running)[0]["conclusion"] == "cancelled"
+    assert store.get_run(third).status.value == "in_progress"  # in arrival order, none replaced
+    pipe.api.post(f"/api/v1/runs/{third}/cancel")
+    assert all(run["jobs"] for run in pipe.wait_done(first, second, third))  # each of them ran
+
+
 def test_job_capacity_limits_jobs_across_runs(pipeline_factory: Any) -> None:
     workflow = """on: [push]
 jobs:

@@ -92,13 +92,13 @@ class Scheduler:
                     owner, _, name = repo.name.partition("/")
                     payload = {"schedule": cron_text, "ref": ref,
                                "repository": {"full_name": repo.name, "name": name, "owner": {"login": owner}}}  # fmt: skip
-                    from pheme.services.server_runs import concurrency_of
+                    from pheme.services.server_runs import concurrency_of, queue_max_of
 
                     group, cancel = concurrency_of(workflow, repo.name, "schedule", ref, sha, payload, {},
                                                    server.variables_for(server.scope_of(repo)))  # fmt: skip
                     new = NewRun(repo_id=repo.id, workflow=workflow.display_name, file=path, event="schedule", ref=ref,
                                  sha=sha, actor="pheme-scheduler", payload=payload, concurrency_group=group,
-                                 cancel_in_progress=cancel)  # fmt: skip
+                                 cancel_in_progress=cancel, queue_max=queue_max_of(workflow))  # fmt: skip
                     delivery = f"schedule:{repo.id}:{path}:{cron_text}:{minute.isoformat()}"[:255]
                     outcome = server.enqueue([new], delivery=(delivery, "schedule", repo.id))
                     if not outcome.duplicate:

@@ -33,6 +33,8 @@ from pheme.services.server_settings import ServerSettings, server_key
 __all__ = ["PipelineServer", "environment_json", "repo_json", "token_json", "validate_repo_name"]
 
 log = logging.getLogger("pheme.server")
+# Pending runs of a `queue: max` concurrency group (GitHub's limit).
+MAX_GROUP_QUEUE = 100
 
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 _URL = re.compile(r"^(?:https?|ssh|git|file)://\S+$|^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:\S+$")
@@ -330,30 +332,41 @@ class PipelineServer:
         outcome = self.sstore.enqueue(new_runs, delivery=delivery)
         if outcome.duplicate or not outcome.run_ids:
             return outcome
-        self._admit([(run_id, new.repo_id, new.concurrency_group, new.cancel_in_progress)
+        self._admit([(run_id, new.repo_id, new.concurrency_group, new.cancel_in_progress, new.queue_max)
                      for new, run_id in zip(new_runs, outcome.run_ids, strict=True)])  # fmt: skip
         return outcome
 
-    def admitted(self, run_id: int, repo_id: int, group: str | None, cancel_in_progress: bool) -> None:
+    def admitted(
+        self, run_id: int, repo_id: int, group: str | None, cancel_in_progress: bool, queue_max: bool = False
+    ) -> None:
         """A run queued again (a re-run's new attempt): the same rules as a new run's."""
-        self._admit([(run_id, repo_id, group, cancel_in_progress)])
+        self._admit([(run_id, repo_id, group, cancel_in_progress, queue_max)])
 
-    def _admit(self, queued: list[tuple[int, int, str | None, bool]]) -> None:
+    def _admit(self, queued: list[tuple[int, int, str | None, bool, bool]]) -> None:
         """Concurrency groups, the queued commit status, and a wake-up for the executor.
 
         The run queued last in a concurrency group cancels the group's other
         pending runs; with ``cancel-in-progress`` also its running ones
         (GitHub's rule). "Last" is by queue time, then run id: a re-run's new
-        attempt is newer than everything already waiting.
+        attempt is newer than everything already waiting. With ``queue: max``
+        the pending runs wait in line instead (oldest first), up to
+        ``MAX_GROUP_QUEUE``; a run arriving at a full line is cancelled.
         """
         from pheme.services.server_runs import cancel as cancel_run
 
-        for run_id, _, group, cancel_in_progress in queued:
+        for run_id, _, group, cancel_in_progress, queue_max in queued:
             if group is None:
                 continue
             newer = _queue_order(self.sstore.queue_entry(run_id))
-            for older in self.sstore.entries("queued", group=group):
-                if _queue_order(older) < newer and self.sstore.cancel_queued(
+            waiting = [e for e in self.sstore.entries("queued", group=group) if _queue_order(e) < newer]
+            if queue_max:
+                if len(waiting) >= MAX_GROUP_QUEUE and self.sstore.cancel_queued(
+                    run_id, f"cancelled: the queue of concurrency group {group} is full ({MAX_GROUP_QUEUE} pending)"
+                ):
+                    self.after_run_finished(run_id)
+                continue
+            for older in waiting:
+                if self.sstore.cancel_queued(
                     older.run_id, f"cancelled: a newer run ({run_id}) of concurrency group {group} is pending"
                 ):
                     self.after_run_finished(older.run_id)
@@ -365,7 +378,7 @@ class PipelineServer:
                         with contextlib.suppress(Exception):
                             cancel_run(self, running.run_id, actor="pheme")
         if self.feedback is not None:
-            for run_id, repo_id, _, _ in queued:
+            for run_id, repo_id, *_ in queued:
                 self._queued_status(repo_id, run_id)
         if self.dispatcher is not None:
             self.dispatcher.wake()

@@ -35,7 +35,7 @@ from pheme.errors import PlanningError, UsageError, WorkflowError
 
 __all__ = [
     "PullRequestPlan", "cancel", "concurrency_of", "dispatch", "instance_key", "load_workflow", "plan_pull_request",
-    "plan_runs", "rerun", "reused_results",
+    "plan_runs", "queue_max_of", "rerun", "reused_results",
 ]  # fmt: skip
 
 log = logging.getLogger("pheme.server.runs")
@@ -64,6 +64,12 @@ def _short(ref: str) -> str:
         if ref.startswith(prefix):
             return ref[len(prefix) :]
     return ref
+
+
+def queue_max_of(workflow: Any) -> bool:
+    """Whether the workflow's concurrency group queues its pending runs (``queue: max``)."""
+    spec = workflow.concurrency
+    return spec is not None and spec.queue == "max"
 
 
 def concurrency_of(
@@ -183,6 +189,7 @@ def plan_runs(
                 inputs=run_inputs,
                 concurrency_group=group,
                 cancel_in_progress=cancel_in_progress,
+                queue_max=queue_max_of(workflow),
             )
         )
     return planned
@@ -361,7 +368,7 @@ def rerun(server: Any, run_id: int, *, failed_only: bool, actor: str) -> Any:
     server.sstore.audit(actor, "run.rerun", f"run {run_id}", {
         "failed_only": failed_only, "attempt": record.attempt, "reused": [j.name for j in reuse],
     })  # fmt: skip
-    server.admitted(run_id, entry.repo_id, group, cancel_in_progress)
+    server.admitted(run_id, entry.repo_id, group, cancel_in_progress, queue_max_of(workflow))
     return record
 
 

@@ -228,7 +228,7 @@ class NewRun:
 
     __slots__ = (
         "actor", "cancel_in_progress", "concurrency_group", "event", "file", "inputs", "jobs",
-        "payload", "ref", "repo_id", "sha", "workflow",
+        "payload", "queue_max", "ref", "repo_id", "sha", "workflow",
     )  # fmt: skip
 
     def __init__(
@@ -246,7 +246,11 @@ class NewRun:
         jobs: Sequence[str] | None = None,
         concurrency_group: str | None = None,
         cancel_in_progress: bool = False,
+        queue_max: bool = False,
     ) -> None:
+        # ``queue_max`` (concurrency ``queue: max``) is applied when the run is admitted,
+        # not stored: later runs of the group only look at who is already waiting.
+        self.queue_max = queue_max
         self.repo_id = repo_id
         self.workflow = workflow
         self.file = file

@@ -104,7 +104,8 @@ def concurrency_of(
     except Exception as exc:  # an invalid expression: no group rather than no run
         log.warning("concurrency group not evaluated", extra={"workflow": workflow.path, "error": type(exc).__name__})
         return None, False
-    return (f"{repo_name}:{group}" if group else None), cancel
+    # Group names are case-insensitive on GitHub: "Prod" and "prod" are one group.
+    return (f"{repo_name}:{group.casefold()}" if group else None), cancel
 
 
 def plan_runs(

@@ -197,3 +197,98 @@ def test_a_job_awaiting_approval_holds_the_group_and_cancel_in_progress_withdraw
     decide(server, approval.id, "approve", user="alice", role=Role.ADMIN)
     assert srv.wait_done(urgent).conclusion.value == "success"
     assert "pheme_approvals_waiting 0.0" in server.metrics.render().decode()
+
+
+def _release_workflow(release: Path) -> str:
+    # A whole run in the group (workflow level), blocked until the test creates release/N.
+    return f"""name: Release
+on:
+  workflow_dispatch:
+    inputs:
+      urgent:
+        type: boolean
+        default: false
+concurrency: PRODUCTION
+jobs:
+  publish:
+    runs-on: x
+    steps:
+      - run: echo "releasing"; while [ ! -f "{release}/${{{{ github.run_id }}}}" ]; do sleep 0.02; done
+"""
+
+
+DEADLOCK = """name: Deadlock
+on:
+  workflow_dispatch:
+    inputs:
+      urgent:
+        type: boolean
+        default: false
+concurrency: production
+jobs:
+  deploy:
+    runs-on: x
+    concurrency: Production
+    steps:
+      - run: echo never
+"""
+
+
+@pytest.fixture
+def shared(repos: Any, tmp_path: Path) -> Iterator[Server]:
+    from pheme.services.server import PipelineServer
+    from pheme.services.server_settings import load_settings
+
+    release = tmp_path / "release"
+    release.mkdir()
+    root = repos.make({
+        ".github/workflows/deploy.yml": _workflow(release),
+        ".github/workflows/release.yml": _release_workflow(release),
+        ".github/workflows/deadlock.yml": DEADLOCK,
+    })  # fmt: skip
+    settings = load_settings(None, database_url=f"sqlite:///{tmp_path}/server.db", secret_key="k", scheduler=False,
+                             job_capacity=2)  # fmt: skip
+    server = PipelineServer(settings)
+    server.add_repo("acme/proj", str(root))
+    server.start()
+    try:
+        yield Server(server, release)
+    finally:
+        server.close()
+
+
+def test_workflow_and_job_level_groups_are_one_namespace(shared: Server) -> None:
+    srv = shared
+    # A run holding the group at workflow level: another run's deploy job waits for it.
+    release = srv.dispatch(workflow="release.yml")
+    srv.wait(lambda: "releasing" in srv.log(release, "publish"))
+    deploy = srv.dispatch()
+    srv.wait_status(deploy, "waiting")
+    srv.wait(lambda: f"Waiting for a running job of concurrency group 'Production' (run {release})" in srv.log(deploy))
+    srv.release_run(release)
+    assert srv.wait_done(release).conclusion.value == "success"
+    srv.wait(lambda: "deploying" in srv.log(deploy))
+
+    # A deploy job holding the group: a run in the group at workflow level stays queued.
+    later = srv.dispatch(workflow="release.yml")
+    assert srv.server.store.get_run(later).status.value == "queued"
+    srv.release_run(deploy)
+    finished = srv.wait_done(deploy)
+    assert finished.conclusion.value == "success"
+    srv.wait(lambda: "releasing" in srv.log(later, "publish"))
+    srv.release_run(later)
+    done = srv.wait_done(later)
+    assert done.conclusion.value == "success"
+    deploy_job = next(j for j in finished.jobs if j.key == "deploy")
+    assert done.started_at is not None and deploy_job.finished_at is not None
+    assert done.started_at >= deploy_job.finished_at  # never both in the group at once
+
+
+def test_a_job_in_its_own_runs_group_is_cancelled_as_a_deadlock(shared: Server) -> None:
+    run = shared.wait_done(shared.dispatch(workflow="deadlock.yml"))
+    assert run.conclusion.value == "cancelled"
+    assert any(
+        "Canceling since a deadlock for concurrency group 'Production' was detected between 'top level workflow' and 'deploy'"
+        in line
+        for line in shared.log(run.id)
+    )

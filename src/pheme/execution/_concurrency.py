@@ -137,6 +137,10 @@ class ConcurrencyGroups:
             holder.cancel_job(replaced_message(holder.group))
         return ticket
 
+    def busy(self, group: str) -> bool:
+        """Whether ``group`` is held, or has someone waiting for it."""
+        return group.casefold() in self._groups
+
     def holding(self) -> dict[str, str]:
         """Group -> label of its holder (for tests and diagnostics)."""
         return {s.holder.group: s.holder.label for s in self._groups.values() if s.holder is not None}

@@ -967,6 +967,7 @@ async def execute(
             secrets=request.secrets,
             workflow_env=shared.workflow_env,
             cancel=cancel,
+            held={request.workflow_group.casefold(): "top level workflow"} if request.workflow_group else None,
         )
         await root.run_all(selected)
         ordered = run.ordered()

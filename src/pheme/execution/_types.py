@@ -57,7 +57,9 @@ class RunRequest:
     parses it (a ``WorkflowError`` fails the calling job with its problems).
     ``concurrency_groups`` holds the jobs' ``concurrency`` groups; runs given
     the same object exclude each other's jobs (the server shares one per
-    repository); None gives the run groups of its own.
+    repository); None gives the run groups of its own. ``workflow_group`` is
+    the run's own (workflow-level) group, held by the run: a job of the run in
+    the same group is cancelled as a deadlock, as on GitHub.
 
     ``reused`` carries jobs over from an earlier attempt of the run (GitHub's
     "re-run failed jobs"): job instance key (``build``, ``build (3.12)``, as
@@ -99,6 +101,7 @@ class RunRequest:
     kill_grace_seconds: float = 5.0
     before_job: BeforeJob | None = None
     concurrency_groups: ConcurrencyGroups | None = None
+    workflow_group: str | None = None
     load_workflow: Callable[[str], Workflow] | None = None
     reused: Mapping[str, JobResult] = field(default_factory=dict)
 

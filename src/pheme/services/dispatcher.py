@@ -137,6 +137,7 @@ class _Active:
     cancellation: Cancellation = field(default_factory=Cancellation)
     task: asyncio.Task[None] | None = None
     held: set[str] = field(default_factory=set)  # job keys holding a capacity slot
+    ticket: Any = None  # the run's workflow-level group in its repository's job groups
     workflow: str = ""
 
 
@@ -317,6 +318,11 @@ class Dispatcher:
                 break
             if entry.concurrency_group and entry.concurrency_group in busy:
                 continue
+            # One namespace for workflow- and job-level groups (GitHub's): a job of another
+            # run holding (or waiting for) the group keeps this run pending too.
+            name = _group_name(entry.concurrency_group)
+            if name and self._groups_of(entry.repo_id).busy(name):
+                continue
             if entry.run_id in self._active:  # its previous attempt is still being wrapped up
                 continue
             active = _Active(entry)
@@ -326,6 +332,10 @@ class Dispatcher:
                 continue
             if entry.concurrency_group:
                 busy.add(entry.concurrency_group)
+                active.ticket = self._groups_of(entry.repo_id).join(
+                    name, cancel_in_progress=False, label=f"run {entry.run_id}",
+                    cancel_job=active.cancellation.cancel,
+                )  # fmt: skip
             active.task = asyncio.get_running_loop().create_task(self._run(active), name=f"run-{entry.run_id}")
 
     # --------------------------------------------------------------- one run
@@ -339,6 +349,9 @@ class Dispatcher:
             log.error("run failed to execute", extra={"run": entry.run_id, "error": f"{type(exc).__name__}: {exc}"})
             await asyncio.to_thread(self._end_unfinished, entry.run_id, Conclusion.FAILURE, _one_line(exc))
         finally:
+            if active.ticket is not None:
+                active.ticket.leave()  # a job waiting for the group gets it
+                active.ticket = None
             for _ in active.held:
                 assert self._slots is not None
                 self._slots.release()
@@ -440,6 +453,7 @@ class Dispatcher:
                 server_url=server.settings.base_url(),
                 before_job=self._gate_for(active, run, recorder),
                 concurrency_groups=self._groups_of(entry.repo_id),
+                workflow_group=_group_name(entry.concurrency_group) or None,
             )
             await execute(request, observer, cancel=cancel_event)
         except BaseException as exc:
@@ -642,6 +656,11 @@ def _set_from_any_thread(loop: asyncio.AbstractEventLoop, event: asyncio.Event) 
         loop.call_soon_threadsafe(event.set)
 
     return set_it
+
+
+def _group_name(stored: str | None) -> str:
+    """A workflow-level group as jobs name it: the stored key is ``owner/repo:group``."""
+    return stored.split(":", 1)[1] if stored and ":" in stored else (stored or "")
 
 
 def _one_line(error: BaseException) -> str:

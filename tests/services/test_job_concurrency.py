@@ -94,14 +94,14 @@ class Server:
         (self.release / str(run_id)).touch()
 
 
-@pytest.fixture
-def srv(repos: Any, tmp_path: Path) -> Iterator[Server]:
+def _serve(repos: Any, tmp_path: Path, workflows: Any) -> Iterator[Server]:
+    """A started server for acme/proj whose workflows are ``workflows(release_dir)``."""
     from pheme.services.server import PipelineServer
     from pheme.services.server_settings import load_settings
 
     release = tmp_path / "release"
     release.mkdir()
-    root = repos.make({".github/workflows/deploy.yml": _workflow(release), ".github/workflows/protected.yml": PROTECTED})
+    root = repos.make(workflows(release))
     settings = load_settings(None, database_url=f"sqlite:///{tmp_path}/server.db", secret_key="k", scheduler=False,
                              job_capacity=2)  # fmt: skip
     server = PipelineServer(settings)
@@ -111,6 +111,13 @@ def srv(repos: Any, tmp_path: Path) -> Iterator[Server]:
         yield Server(server, release)
     finally:
         server.close()
+
+
+@pytest.fixture
+def srv(repos: Any, tmp_path: Path) -> Iterator[Server]:
+    yield from _serve(repos, tmp_path, lambda release: {
+        ".github/workflows/deploy.yml": _workflow(release), ".github/workflows/protected.yml": PROTECTED,
+    })  # fmt: skip
 
 
 def test_deploy_jobs_of_different_runs_wait_replace_and_cancel_in_progress(srv: Server) -> None:
@@ -236,25 +243,11 @@ jobs:
 
 @pytest.fixture
 def shared(repos: Any, tmp_path: Path) -> Iterator[Server]:
-    from pheme.services.server import PipelineServer
-    from pheme.services.server_settings import load_settings
-
-    release = tmp_path / "release"
-    release.mkdir()
-    root = repos.make({
+    yield from _serve(repos, tmp_path, lambda release: {
         ".github/workflows/deploy.yml": _workflow(release),
         ".github/workflows/release.yml": _release_workflow(release),
         ".github/workflows/deadlock.yml": DEADLOCK,
     })  # fmt: skip
-    settings = load_settings(None, database_url=f"sqlite:///{tmp_path}/server.db", secret_key="k", scheduler=False,
-                             job_capacity=2)  # fmt: skip
-    server = PipelineServer(settings)
-    server.add_repo("acme/proj", str(root))
-    server.start()
-    try:
-        yield Server(server, release)
-    finally:
-        server.close()
 
 
 def test_workflow_and_job_level_groups_are_one_namespace(shared: Server) -> None:

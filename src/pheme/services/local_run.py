@@ -288,15 +288,15 @@ def trigger_local_runs(
     cancel = cancel or Cancellation()
     # Runs are recorded by a forked process (no SQLAlchemy here, see recorder_process);
     # in-process, with the store opened in a thread, only if forking is impossible.
-    recording: RecorderProcess | None = RecorderProcess(options.database_url)
-    assert recording is not None
-    if not recording.start():
-        recording = None
-    opening = None if recording else _BackgroundStore(options.database_url, eager=not _quick_possible(options.database_url))
+    forked = RecorderProcess(options.database_url)
+    recording: RecorderProcess | _BackgroundStore = (
+        forked if forked.start()
+        else _BackgroundStore(options.database_url, eager=not _quick_possible(options.database_url))
+    )  # fmt: skip
     try:
         facts = _gather(options)
     except BaseException:
-        _close(recording, opening)
+        recording.close()
         raise
     report = LocalRunReport(event=options.event, ref=facts.ref, sha=facts.sha)
     try:
@@ -340,27 +340,20 @@ def trigger_local_runs(
                 planned.append(_Planned(workflow, payload, inputs))
             if options.jobs and not planned and not report.problems:
                 raise UsageError(f"no triggered workflow has a job {', '.join(repr(j) for j in options.jobs)}")
-            if opening is not None and not _quick_possible(options.database_url):
-                opening.get()  # an unusable PHEME_HOME or database stops here, before any run
+            if isinstance(recording, _BackgroundStore) and recording.eager:
+                recording.get()  # an unusable PHEME_HOME or database stops here, before any run
             for plan in planned:
                 if cancel.is_set():
                     report.cancelled = True
                     break
-                outcome = _run_one(recording or opening, options, facts, tree, plan, observe, cancel)
+                outcome = _run_one(recording, options, facts, tree, plan, observe, cancel)
                 report.outcomes.append(outcome)
                 if outcome.record.conclusion == Conclusion.CANCELLED and cancel.is_set():
                     report.cancelled = True
                     break
     finally:
-        _close(recording, opening)
-    return report
-
-
-def _close(recording: Any, opening: _BackgroundStore | None) -> None:
-    if recording is not None:
         recording.close()
-    if opening is not None:
-        opening.close()
+    return report
 
 
 class _BackgroundStore:
@@ -385,6 +378,7 @@ class _BackgroundStore:
         self._opened = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.eager = eager
         if eager:
             self._thread = threading.Thread(target=self._open, name="pheme-store-open", daemon=True)
             self._thread.start()

@@ -24,6 +24,7 @@ Design notes (why it looks like this):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import threading
@@ -688,22 +689,13 @@ def latest_attempt_jobs(run_ids: Sequence[int]) -> Any:
 
 def _archived(run_row: Row[Any], old: Row[Any], job_records: tuple[JobRecord, ...]) -> RunRecord:
     """The run as a superseded attempt ended (``old``: its ``run_attempts`` row)."""
-    return RunRecord(
-        id=run_row.id,
-        number=run_row.number,
-        workflow=run_row.workflow_name,
-        file=run_row.workflow_file,
-        event=run_row.event,
-        ref=run_row.ref,
-        sha=run_row.sha,
+    return dataclasses.replace(
+        _run(run_row, job_records),
         status=Status(old.status),
         conclusion=Conclusion(old.conclusion) if old.conclusion else None,
-        created_at=run_row.created_at,
         started_at=old.started_at,
         finished_at=old.finished_at,
-        inputs=run_row.inputs or {},
         error=old.error,
-        jobs=job_records,
         attempt=int(old.attempt),
     )
 

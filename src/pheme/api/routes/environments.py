@@ -45,6 +45,12 @@ def _repo(request: Request, owner: str, name: str) -> RepoRecord:
     return repo
 
 
+def _repo_environment(request: Request, owner: str, name: str, environment: str) -> Any:
+    """A repository's own environment (404 for an unknown repository or environment)."""
+    repo = _repo(request, owner, name)
+    return request.app.state.server.sstore.get_environment(environment, repo_id=repo.id)
+
+
 # ------------------------------------------------------- a repository's environments
 
 
@@ -66,8 +72,7 @@ def list_repo_environments(
 def get_repo_environment(
     owner: Owner, name: Name, environment: EnvName, request: Request, _: Principal = Depends(require(Permission.READ))
 ) -> dict[str, Any]:
-    repo = _repo(request, owner, name)
-    return environment_json(request.app.state.server.sstore.get_environment(environment, repo_id=repo.id))
+    return environment_json(_repo_environment(request, owner, name, environment))
 
 
 @router.put(REPO_ENV)
@@ -93,8 +98,7 @@ def delete_repo_environment(
 def list_repo_environment_secrets(
     owner: Owner, name: Name, environment: EnvName, request: Request, _: Principal = Depends(require(Permission.READ))
 ) -> dict[str, Any]:
-    repo = _repo(request, owner, name)
-    env = request.app.state.server.sstore.get_environment(environment, repo_id=repo.id)
+    env = _repo_environment(request, owner, name, environment)
     return {"secrets": list(env.secret_names)}
 
 
@@ -103,9 +107,8 @@ def put_repo_environment_secret(
     owner: Owner, name: Name, environment: EnvName, secret: ValueName, body: ValueBody, request: Request,
     who: Principal = Depends(require(Permission.ADMIN)),
 ) -> Response:  # fmt: skip
-    repo = _repo(request, owner, name)
     server = request.app.state.server
-    env = server.sstore.get_environment(environment, repo_id=repo.id)
+    env = _repo_environment(request, owner, name, environment)
     server.put_secret(env.scope, secret, body.value, actor=who.name)
     return Response(status_code=204)
 
@@ -115,9 +118,8 @@ def delete_repo_environment_secret(
     owner: Owner, name: Name, environment: EnvName, secret: ValueName, request: Request,
     who: Principal = Depends(require(Permission.ADMIN)),
 ) -> Response:  # fmt: skip
-    repo = _repo(request, owner, name)
     server = request.app.state.server
-    env = server.sstore.get_environment(environment, repo_id=repo.id)
+    env = _repo_environment(request, owner, name, environment)
     server.delete_value("secret", env.scope, secret, actor=who.name)
     return Response(status_code=204)
 
@@ -126,8 +128,7 @@ def delete_repo_environment_secret(
 def list_repo_environment_variables(
     owner: Owner, name: Name, environment: EnvName, request: Request, _: Principal = Depends(require(Permission.READ))
 ) -> dict[str, Any]:
-    repo = _repo(request, owner, name)
-    env = request.app.state.server.sstore.get_environment(environment, repo_id=repo.id)
+    env = _repo_environment(request, owner, name, environment)
     return {"variables": dict(env.variables)}
 
 
@@ -136,9 +137,8 @@ def put_repo_environment_variable(
     owner: Owner, name: Name, environment: EnvName, variable: ValueName, body: ValueBody, request: Request,
     who: Principal = Depends(require(Permission.ADMIN)),
 ) -> Response:  # fmt: skip
-    repo = _repo(request, owner, name)
     server = request.app.state.server
-    env = server.sstore.get_environment(environment, repo_id=repo.id)
+    env = _repo_environment(request, owner, name, environment)
     server.put_variable(env.scope, variable, body.value, actor=who.name)
     return Response(status_code=204)
 
@@ -148,9 +148,8 @@ def delete_repo_environment_variable(
     owner: Owner, name: Name, environment: EnvName, variable: ValueName, request: Request,
     who: Principal = Depends(require(Permission.ADMIN)),
 ) -> Response:  # fmt: skip
-    repo = _repo(request, owner, name)
     server = request.app.state.server
-    env = server.sstore.get_environment(environment, repo_id=repo.id)
+    env = _repo_environment(request, owner, name, environment)
     server.delete_value("variable", env.scope, variable, actor=who.name)
     return Response(status_code=204)
 

@@ -16,6 +16,7 @@ from pheme.core.runs import Conclusion, Status
 from pheme.errors import StorageError, UsageError
 from pheme.storage import NotFoundError, Store
 from pheme.storage import _logs as logs_module
+from pheme.storage._logwriter import MAX_LINE_CHARS
 
 
 def _run_with_jobs(store: Store, *names: str) -> tuple[int, list[int]]:
@@ -272,10 +273,10 @@ def test_blocks_of_joined_lines_are_chunked_at_line_ends_and_read_back_exactly(s
 
 def test_a_block_with_a_line_longer_than_the_limit_cuts_it_like_write_does(store: Store) -> None:
     run, (job,) = _run_with_jobs(store, "build")
-    huge = "y" * (logs_module.MAX_LINE_CHARS + 10)
+    huge = "y" * (MAX_LINE_CHARS + 10)
     with store.log_writer(job, chunk_bytes=1024) as log:
         log.write_block("\n".join(["a", huge, "", "b"]), 4)
-    assert [len(x) for x in store.read_log(run, "build")] == [1, logs_module.MAX_LINE_CHARS, 10, 0, 1]
+    assert [len(x) for x in store.read_log(run, "build")] == [1, MAX_LINE_CHARS, 10, 0, 1]
 
 
 def test_many_tiny_lines_in_one_block_respect_the_chunk_line_limit(store: Store) -> None:

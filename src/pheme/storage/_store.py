@@ -51,7 +51,7 @@ from pheme.core.runs import (
     utc_now,
 )
 from pheme.errors import StorageError, UsageError
-from pheme.storage import _engine, _logs, _migrate
+from pheme.storage import _engine, _logs, _logwriter, _migrate
 from pheme.storage._errors import NotFoundError
 from pheme.storage._orm import UTCDateTime, jobs, run_attempts, runs, steps, workflow_counters
 
@@ -601,13 +601,13 @@ class Store:
         self,
         job_id: int,
         *,
-        chunk_lines: int = _logs.CHUNK_LINES,
-        chunk_bytes: int = _logs.CHUNK_BYTES,
-        flush_interval: float = _logs.FLUSH_INTERVAL_S,
+        chunk_lines: int = _logwriter.CHUNK_LINES,
+        chunk_bytes: int = _logwriter.CHUNK_BYTES,
+        flush_interval: float = _logwriter.FLUSH_INTERVAL_S,
         autostore: bool = True,
-    ) -> _logs.LogWriter:
+    ) -> _logwriter.LogWriter:
         """A buffered writer appending to the job's log (one writer per job at a time)."""
-        return _logs.LogWriter(
+        return _logwriter.LogWriter(
             self,
             job_id,
             chunk_lines=chunk_lines,
@@ -615,6 +615,17 @@ class Store:
             flush_interval=flush_interval,
             autostore=autostore,
         )
+
+    def log_start(self, job_id: int) -> int | None:
+        """Lines stored in the job's log so far (None: no such job); a :class:`LogWriter` starts there."""
+        with self._conn(write=False) as conn:
+            stored = conn.execute(select(jobs.c.log_lines).where(jobs.c.id == job_id)).scalar()
+        return None if stored is None else int(stored)
+
+    def store_chunks(self, job_id: int, first: int, end: int, rows: list[dict[str, object]]) -> bool:
+        """Claim lines ``first..end`` of the job's log and insert their chunks (one transaction)."""
+        with self._conn(write=True) as conn:
+            return _logs.claim_and_insert_chunks(conn, job_id, first, end, rows)
 
     def append_log(self, job_id: int, lines: Iterator[str] | list[str] | tuple[str, ...]) -> int:
         """Append whole lines to a job's log; returns the new line count."""

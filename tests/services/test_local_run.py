@@ -364,3 +364,66 @@ jobs:
     report = run(root, event="pull_request")  # PR: everything since it left main
     assert report.outcomes[0].record.ref == "refs/pull/1/merge"
     assert outputs(report, "docs") == {"base": main_head}
+
+
+RECORDED = """\
+name: Recorded
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      answer: ${{ steps.a.outputs.answer }}
+    steps:
+      - id: a
+        run: |
+          echo "answer=42" >> "$GITHUB_OUTPUT"
+          seq 1 30000
+      - run: echo "after the flood"
+  check:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: test "${{ needs.build.outputs.answer }}" = 42
+"""
+
+_RUN_IN_A_FRESH_PROCESS = """\
+import json, sys
+from pheme.cli import main
+try:
+    main(["run", "--json"])
+except SystemExit as exc:
+    code = exc.code
+with open(sys.argv[1], "w") as f:
+    json.dump({"code": code, "sqlalchemy": "sqlalchemy" in sys.modules}, f)
+"""
+
+
+def test_a_run_on_an_existing_store_is_recorded_without_loading_sqlalchemy(repos: Any, tmp_path: Path) -> None:
+    """The first run creates the store (with SQLAlchemy and its migrations); later ones
+    record everything with the standard library, and the store reads it all back."""
+    import os
+    import subprocess
+    import sys
+
+    root = repos.make({".github/workflows/r.yml": RECORDED})
+    home = tmp_path / "home"
+    env = {**os.environ, "PHEME_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("PHEME_DATABASE_URL", None)
+    facts = tmp_path / "facts.json"
+    for number, loads_sqlalchemy in ((1, True), (2, False)):
+        proc = subprocess.run([sys.executable, "-c", _RUN_IN_A_FRESH_PROCESS, str(facts)], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert json.loads(facts.read_text()) == {"code": 0, "sqlalchemy": loads_sqlalchemy}
+        (run,) = json.loads(proc.stdout)["runs"]
+        assert (run["number"], run["conclusion"]) == (number, "success")
+    with open_store(f"sqlite:///{home / 'pheme.db'}") as store:
+        (latest, first) = store.list_runs()
+        record = store.get_run(latest.id)
+        assert record.conclusion == Conclusion.SUCCESS and latest.number == 2
+        build = next(j for j in record.jobs if j.key == "build")
+        assert dict(build.outputs) == {"answer": "42"}
+        assert [s.conclusion for s in build.steps] == [Conclusion.SUCCESS, Conclusion.SUCCESS]
+        log = "\n".join(store.read_log(record.id, "build"))
+        assert "30000" in log and log.index("30000") < log.index("after the flood")
+        assert store.get_run(first.id).status == Status.COMPLETED

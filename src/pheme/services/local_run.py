@@ -38,7 +38,6 @@ from pheme.errors import (
     PhemeError,
     PlanningError,
     Problem,
-    StorageError,
     UsageError,
     WorkflowError,
 )
@@ -283,16 +282,9 @@ def trigger_local_runs(
     ``on_problem`` as they are found).
     """
     from pheme.core.planning.triggers import Event, match_event, resolve_dispatch_inputs
-    from pheme.services.recorder_process import RecorderProcess
 
     cancel = cancel or Cancellation()
-    # Runs are recorded by a forked process (no SQLAlchemy here, see recorder_process);
-    # in-process, with the store opened in a thread, only if forking is impossible.
-    forked = RecorderProcess(options.database_url)
-    recording: RecorderProcess | _BackgroundStore = (
-        forked if forked.start()
-        else _BackgroundStore(options.database_url, eager=not _quick_possible(options.database_url))
-    )  # fmt: skip
+    recording = _Recording(options.database_url)
     try:
         facts = _gather(options)
     except BaseException:
@@ -340,8 +332,7 @@ def trigger_local_runs(
                 planned.append(_Planned(workflow, payload, inputs))
             if options.jobs and not planned and not report.problems:
                 raise UsageError(f"no triggered workflow has a job {', '.join(repr(j) for j in options.jobs)}")
-            if isinstance(recording, _BackgroundStore) and recording.eager:
-                recording.get()  # an unusable PHEME_HOME or database stops here, before any run
+            recording.get()  # an unusable PHEME_HOME or database stops here, before any run
             for plan in planned:
                 if cancel.is_set():
                     report.cancelled = True
@@ -356,49 +347,45 @@ def trigger_local_runs(
     return report
 
 
-class _BackgroundStore:
-    """The store, opened off the path to the first step.
+class _Recording:
+    """The store that runs are recorded in, ready before the first run.
 
-    Why: importing SQLAlchemy and checking the schema takes a few hundred
-    milliseconds, more than a short job's steps. When the run rows can be
-    inserted without it (an existing SQLite store, :mod:`pheme.storage._quick`),
-    the store is opened by the first caller of :meth:`get`: the run recorder's
-    thread, once the engine is loaded and the steps run (imports are CPU work
-    under one GIL, so loading SQLAlchemy next to the engine's own imports
-    would only delay the first step). Otherwise (a new home, PostgreSQL) it
-    opens in a thread at once, while git and the loader work, and its error
-    (not writable, corrupt, newer schema) is raised by :meth:`get` before any
-    run starts.
+    Why two kinds: importing SQLAlchemy and checking the schema takes ~0.3 s,
+    more than a short job's steps. An existing SQLite store at the shipped
+    schema (the common case) is opened with the standard library instead
+    (:func:`pheme.storage.open_lite_store`: same rows, same numbering) in a
+    millisecond. Otherwise (a new home, PostgreSQL, a store to migrate or to
+    refuse) the full store opens in a thread at once, while git and the loader
+    work, and its error (not writable, corrupt, newer schema) is raised by
+    :meth:`get` before any run starts.
     """
 
-    def __init__(self, url: str | None, *, eager: bool) -> None:
+    def __init__(self, url: str | None) -> None:
+        from pheme.storage import open_lite_store
+
         self._url = url
         self._store: Any = None
         self._error: BaseException | None = None
-        self._opened = False
-        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.eager = eager
-        if eager:
+        try:
+            self._store = open_lite_store(url)
+        except PhemeError as exc:  # e.g. an unusable PHEME_HOME: reported by get()
+            self._error = exc
+            return
+        if self._store is None:
             self._thread = threading.Thread(target=self._open, name="pheme-store-open", daemon=True)
             self._thread.start()
 
     def _open(self) -> None:
-        with self._lock:
-            if self._opened:
-                return
-            try:
-                self._store = _open_store(self._url)
-            except BaseException as exc:  # re-raised in the caller's thread by get()
-                self._error = exc
-            self._opened = True
-
-    def ready(self) -> bool:
-        """True once the store is open (or failed to open): no reason to go around it."""
-        return self._opened
+        try:
+            self._store = _open_store(self._url)
+        except BaseException as exc:  # re-raised in the caller's thread by get()
+            self._error = exc
 
     def get(self) -> Any:
-        self._open()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
         if self._error is not None:
             raise self._error
         return self._store
@@ -406,25 +393,10 @@ class _BackgroundStore:
     def close(self) -> None:
         if self._thread is not None:
             self._thread.join()
-        with self._lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
-
-
-def _quick_possible(url: str | None) -> bool:
-    """Whether a run may start before the store is open: an existing SQLite file.
-
-    Its run row is then inserted without SQLAlchemy (:mod:`pheme.storage._quick`),
-    which itself falls back to the store for anything unusual. A new home, a
-    PostgreSQL URL or a missing file wait for the store, whose errors (not
-    writable, corrupt, newer schema) then stop the command before any run.
-    """
-    from pheme.storage import default_database_url
-    from pheme.storage._quick import sqlite_path
-
-    path = sqlite_path(url or default_database_url())
-    return path is not None and os.path.isfile(path)
+            self._thread = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 def _input_text(value: Any) -> str:
@@ -469,7 +441,7 @@ def _payload(options: LocalRunOptions, facts: _Facts, rel: str) -> dict[str, Any
 
 
 def _run_one(
-    recording: Any,
+    recording: _Recording,
     options: LocalRunOptions,
     facts: _Facts,
     tree: Path,
@@ -477,60 +449,37 @@ def _run_one(
     observe: ObserverFactory | None,
     cancel: Cancellation,
 ) -> RunOutcome:
-    """One workflow's run, recorded by ``recording``: the forked recorder, or (when
-    forking was impossible) the store opened in this process."""
+    """One workflow's run, recorded in the store as it happens."""
     from pheme.execution.events import Fanout
     from pheme.services.recorder import StoreRecorder
-    from pheme.services.recorder_process import RecorderProcess
-    from pheme.storage._quick import reserve_run
 
     workflow = plan.workflow
     ref = _event_ref(options.event, facts, plan.payload)
-    forked = isinstance(recording, RecorderProcess)
-    # The run row first, with the standard library when the SQLite store is ready
-    # (pheme.storage._quick): the steps need its id and number, not SQLAlchemy.
-    record = None if not forked and recording.ready() else reserve_run(
-        options.database_url, workflow.display_name, workflow.path, options.event, ref, facts.sha, inputs=plan.inputs
-    )  # fmt: skip
-    if record is None:
-        creator = recording.create_run if forked else recording.get().create_run
-        record = creator(workflow_name=workflow.display_name, workflow_file=workflow.path, event=options.event,
-                         ref=ref, sha=facts.sha, inputs=plan.inputs)  # fmt: skip
-    recorder: Any
-    if forked:
-        recording.begin(record.id)
-        recorder = recording
-    else:
-        recorder = StoreRecorder(None, record.id, open_store=recording.get)
+    store = recording.get()
+    record = store.create_run(workflow.display_name, workflow.path, options.event, ref, facts.sha, inputs=plan.inputs)
+    recorder = StoreRecorder(store, record.id)
     observers: list[RunObserver] = [recorder]
     view = observe(record, workflow) if observe else None
     if view is not None:
         observers.append(view)
     error: BaseException | None = None
-    request = _request(options, facts, tree, plan, record, ref)  # loads the engine first (see _BackgroundStore)
-    if not forked:
-        recorder.start()
+    request = _request(options, facts, tree, plan, record, ref)
+    recorder.start()
     try:
         _execute(request, Fanout(*observers), cancel)
     except BaseException as exc:  # recorded below, then re-raised
         error = exc
     cancelled = cancel.is_set() or isinstance(error, KeyboardInterrupt)
     reason = None if error is None else _one_line(error)
-    if forked:
-        final, note = recording.end(cancelled=cancelled, error=reason)
-        if note is not None and error is None:
-            error = StorageError(note)
-    else:
-        try:
-            recorder.close()
-        except PhemeError as exc:
-            error = error or exc
-        store = recording.get()
+    try:
+        recorder.close()
+    except PhemeError as exc:
+        error = error or exc
+    final = store.get_run(record.id)
+    if final.status != Status.COMPLETED:
+        # The engine stopped without RunFinished (interrupted, or crashed): end it here.
+        finish_leftovers(store, final, Conclusion.CANCELLED if cancelled else Conclusion.FAILURE, reason)
         final = store.get_run(record.id)
-        if final.status != Status.COMPLETED:
-            # The engine stopped without RunFinished (interrupted, or crashed): end it here.
-            finish_leftovers(store, final, Conclusion.CANCELLED if cancelled else Conclusion.FAILURE, reason)
-            final = store.get_run(record.id)
     if error is not None:
         raise error
     return RunOutcome(final, workflow)

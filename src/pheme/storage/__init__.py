@@ -20,6 +20,7 @@ from pheme.storage._errors import NotFoundError
 from pheme.storage._paths import DATABASE_URL_ENV, HOME_ENV, default_database_url, pheme_home
 
 if TYPE_CHECKING:
+    from pheme.storage._lite import LiteStore
     from pheme.storage._logs import LogWriter
     from pheme.storage._store import Store
 
@@ -30,6 +31,7 @@ __all__ = [
     "NotFoundError",
     "Store",
     "default_database_url",
+    "open_lite_store",
     "open_store",
     "pheme_home",
 ]
@@ -50,6 +52,15 @@ def open_store(url: str | None = None) -> Store:
     from pheme.storage._store import Store
 
     return Store.open(url)
+
+
+def open_lite_store(url: str | None = None) -> LiteStore | None:
+    """The store at ``url`` opened with the standard library (no SQLAlchemy), for recording
+    runs, if it is an existing SQLite file at the shipped schema; else None (use
+    :func:`open_store`). Same rows, same numbering: see :mod:`pheme.storage._lite`."""
+    from pheme.storage._lite import LiteStore
+
+    return LiteStore.open(url)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
 """The head revisions of the shipped migrations, read without Alembic or SQLAlchemy.
 
 Both the store's fast open path (:mod:`pheme.storage._migrate`) and the
-SQLAlchemy-free run reservation (:mod:`pheme.storage._quick`) compare the
+SQLAlchemy-free store of ``pheme run`` (:mod:`pheme.storage._lite`) compare the
 database's version rows with these heads; anything they cannot understand
 makes them return None, and the caller takes the full Alembic path.
 """

@@ -278,8 +278,13 @@ class LogWriter:
         first = self._next
         data = self._compressor.compress(text.encode("utf-8", "surrogateescape"))
         self._sealed.append(
-            {"job_id": self.job_id, "first_line": first, "last_line": first + count - 1, "codec": CODEC_ZSTD,
-             "data": data}
+            {
+                "job_id": self.job_id,
+                "first_line": first,
+                "last_line": first + count - 1,
+                "codec": CODEC_ZSTD,
+                "data": data,
+            }
         )
         self._next = first + count
         self._parts = []
@@ -300,7 +305,6 @@ class LogWriter:
         # The sink claims the line numbers first: a second writer of the same job fails here, clearly.
         if not self._store.store_chunks(self.job_id, first, end, rows):
             raise StorageError(f"job {self.job_id}: its log was appended by another writer")
-
 
 
 def _nth_newline(text: str, start: int, n: int) -> int:

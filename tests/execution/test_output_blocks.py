@@ -102,3 +102,30 @@ def test_a_giant_line_without_newline_is_handed_on_in_pieces_cut_between_charact
     lines = _lines(emitted)
     assert "".join(lines[:-1]) == giant and lines[-1] == "next"
     assert "\ufffd" not in "".join(lines)
+
+
+def test_plain_ascii_output_is_handed_on_as_the_bytes_read() -> None:
+    processor, emitted, _ = _processor()
+    processor.feed(b"one\ntwo: not a command\nthree\n")
+    (block,) = emitted
+    assert isinstance(block, LogBlock) and block.raw == b"one\ntwo: not a command\nthree"
+    assert list(block) == ["one", "two: not a command", "three"] and len(block) == 3
+    assert block.text == "one\ntwo: not a command\nthree"
+
+
+def test_output_that_needs_work_takes_the_text_path_with_the_same_semantics() -> None:
+    processor, emitted, annotations = _processor()
+    processor.feed(b"a\r\nb\n")  # carriage returns are dropped
+    processor.feed("naïve\n".encode())  # UTF-8
+    processor.feed(b"bad \xff byte\n")  # invalid UTF-8 is replaced
+    processor.feed(b"x\n  ::warning::careful\ny\n")  # a command in a block
+    processor.flush()
+    assert _lines(emitted) == ["a", "b", "naïve", "bad \ufffd byte", "x", "##[warning]careful", "y"]
+    assert annotations == [("warning", "careful")]
+    assert all(isinstance(b, LogBlock) and isinstance(b.raw, str) for b in emitted)
+
+
+def test_with_secrets_to_mask_output_is_always_masked_text() -> None:
+    processor, emitted, _ = _processor("hunter2")
+    processor.feed(b"the password is hunter2\n")
+    assert _lines(emitted) == ["the password is ***"]

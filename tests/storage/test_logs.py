@@ -360,3 +360,21 @@ def test_a_block_that_fits_an_empty_chunk_is_stored_whole(store: Store) -> None:
     # The header shares the first block's chunk; no block is split between two chunks.
     assert [last - first + 1 for first, last in _chunks(store, job)] == [602, 600, 600, 600, 600]
     assert list(store.read_log(run, "build")) == header + "\n".join(blocks).split("\n")
+
+
+def test_ascii_bytes_blocks_are_stored_exactly_as_the_same_text_would_be(store: Store) -> None:
+    """A runner hands plain output on as the bytes it read: the chunks (numbering, cuts,
+    compressed content) are those of the same text, and other bytes are read as UTF-8."""
+    run, (as_text, as_bytes) = _run_with_jobs(store, "text", "bytes")
+    lines = [f"line {i} " + "x" * (i % 37) for i in range(3_000)]
+    for job, encode in ((as_text, False), (as_bytes, True)):
+        with store.log_writer(job, chunk_lines=700, chunk_bytes=4096) as log:
+            for i in range(0, len(lines), 333):
+                block = "\n".join(lines[i : i + 333])
+                log.write_block(block.encode() if encode else block)
+            log.write_block("naïve ✓".encode() if encode else "naïve ✓")  # not ASCII: decoded
+            log.write("partial ")
+            log.write_block(b"end" if encode else "end")  # completes the partial line
+    assert _chunks(store, as_bytes) == _chunks(store, as_text)
+    expected = [*lines, "naïve ✓", "partial end"]
+    assert list(store.read_log(run, "bytes")) == list(store.read_log(run, "text")) == expected

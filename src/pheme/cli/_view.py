@@ -92,10 +92,8 @@ def fmt_duration(value: float | None) -> str:
 
 def _has_markers(lines: Sequence[str]) -> bool:
     """Whether any line is a ``##[...]`` marker (group, annotation), checked at C speed."""
-    if isinstance(lines, LogBlock):  # a block of output: look at its text, never split it
-        text = lines.text
-        # "#" alone is one memchr (most output has none); "\n##[" is a slower substring search.
-        return "#" in text and (text.startswith("##[") or "\n##[" in text)
+    if isinstance(lines, LogBlock):  # a block of output: look at it whole, never split it
+        return lines.has_line_starting("##[")
     return bool(lines) and (lines[0].startswith("##[") or "\n##[" in "\n".join(lines))
 
 

@@ -51,6 +51,20 @@ def _has_command(text: str) -> bool:
     return _COMMAND_AT_START.match(text) is not None or _COMMAND_AFTER_NEWLINE.search(text) is not None
 
 
+_COMMAND_AFTER_NEWLINE_B = re.compile(rb"\n[ \t]*::")
+_COMMAND_AT_START_B = re.compile(rb"[ \t]*::")
+
+
+def _plain_ascii(data: bytes) -> bool:
+    """Whether ``data`` is ASCII with no ``\r`` and no line that starts with ``::``: output
+    that passes through unchanged (each test is one pass at C speed)."""
+    if not data.isascii() or b"\r" in data:
+        return False
+    if b":" not in data:
+        return True
+    return _COMMAND_AT_START_B.match(data) is None and _COMMAND_AFTER_NEWLINE_B.search(data) is None
+
+
 def _command_starts(text: str) -> Iterator[int]:
     """Where the lines of ``text`` that start with ``::`` (after indentation) begin."""
     if _COMMAND_AT_START.match(text):
@@ -195,6 +209,15 @@ class OutputProcessor:
             body = memoryview(data)[:cut]
         else:
             body = memoryview(chunk)[:-1]
+        if not self.masker:
+            # Nothing to mask: plain ASCII lines go on as the bytes read (no decoding here,
+            # no encoding in the store); anything else takes the text path below.
+            data = bytes(body)
+            if _plain_ascii(data):
+                self.emit(LogBlock.from_ascii(data))
+                return
+            self._block(data.decode("utf-8", "replace"))
+            return
         self._block(str(body, "utf-8", "replace"))
 
     def _block(self, text: str) -> None:

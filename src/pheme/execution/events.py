@@ -94,22 +94,68 @@ class StepStarted:
 
 
 class LogBlock(Sequence[str]):
-    """Lines held as ONE string, joined by ``\\n`` (no trailing newline).
+    """Lines held as ONE string, joined by ``\n`` (no trailing newline).
 
     Why: a step printing 200 MB would otherwise become two million ``str``
     objects on the event loop, each touched again by every observer. The
     runner hands a read block on as it is; it behaves exactly like the list
     of its lines (split on first use), and observers that can work on the
-    joined text (the store) read :attr:`text` directly. ``LogBlock("")`` is
-    one empty line, as ``"".split("\\n")`` is.
+    joined text (the store) read :attr:`raw` directly. ``LogBlock("")`` is
+    one empty line, as ``"".split("\n")`` is.
+
+    Most output is plain ASCII: :meth:`from_ascii` keeps such a block as the
+    bytes read from the pipe, decoded only if an observer asks for
+    :attr:`text` (a store keeps the bytes as they are: no decoding, no
+    encoding of 200 MB).
     """
 
-    __slots__ = ("_count", "_lines", "text")
+    __slots__ = ("_count", "_data", "_lines", "_text")
 
     def __init__(self, text: str) -> None:
-        self.text = text
+        self._text: str | None = text
+        self._data: bytes | None = None
         self._count: int | None = None
         self._lines: list[str] | None = None
+
+    @classmethod
+    def from_ascii(cls, data: bytes) -> LogBlock:
+        """Lines given as ASCII bytes joined by ``\n``."""
+        block = cls.__new__(cls)
+        block._text, block._data, block._count, block._lines = None, data, None, None
+        return block
+
+    @property
+    def text(self) -> str:
+        """The lines joined by ``\n``."""
+        if self._text is None:
+            assert self._data is not None
+            self._text = self._data.decode("ascii")
+        return self._text
+
+    @property
+    def raw(self) -> str | bytes:
+        """The joined lines as they were made: ASCII bytes (see :meth:`from_ascii`) or text."""
+        if self._data is not None:
+            return self._data
+        assert self._text is not None
+        return self._text
+
+    @property
+    def size(self) -> int:
+        """Characters in the joined lines (cheap: no pass over them)."""
+        return len(self.raw)
+
+    def has_line_starting(self, prefix: str) -> bool:
+        """Whether some line starts with ``prefix``, found at C speed without splitting."""
+        raw = self.raw
+        if isinstance(raw, bytes):
+            try:
+                encoded = prefix.encode("ascii")
+            except UnicodeEncodeError:
+                return False  # an ASCII block has no such line
+            # The first character alone is one memchr: most output never gets further.
+            return encoded[:1] in raw and (raw.startswith(encoded) or b"\n" + encoded in raw)
+        return prefix[:1] in raw and (raw.startswith(prefix) or "\n" + prefix in raw)
 
     def _split(self) -> list[str]:
         if self._lines is None:
@@ -118,7 +164,8 @@ class LogBlock(Sequence[str]):
 
     def __len__(self) -> int:
         if self._count is None:
-            self._count = self.text.count("\n") + 1
+            raw = self.raw
+            self._count = (raw.count(b"\n") if isinstance(raw, bytes) else raw.count("\n")) + 1
         return self._count
 
     @overload

@@ -69,13 +69,13 @@ def _log_chars(event: Any) -> int:
     if not isinstance(event, LogLines):
         return 0
     lines = event.lines
-    return len(lines.text) if isinstance(lines, LogBlock) else sum(map(len, lines)) + 64 * len(lines)
+    return lines.size if isinstance(lines, LogBlock) else sum(map(len, lines)) + 64 * len(lines)
 
 
 class _LogWriter(Protocol):
     def writelines(self, lines: Any) -> Any: ...
 
-    def write_block(self, text: str, count: int | None = None) -> Any: ...
+    def write_block(self, text: str | bytes, count: int | None = None) -> Any: ...
 
     def store_sealed(self) -> Any: ...
 
@@ -258,7 +258,7 @@ class StoreRecorder:
         lines = event.lines
         writer = self._writer(event.job)
         if isinstance(lines, LogBlock):
-            writer.write_block(lines.text)  # its lines are counted as they are sealed
+            writer.write_block(lines.raw)  # its lines are counted as they are sealed
         else:
             writer.writelines(lines)
         with self._room:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, AnyStr, Protocol, cast
 
 import zstandard
 
@@ -89,7 +89,8 @@ class LogWriter:
             raise NotFoundError(f"job {job_id} not found")
         self._next = int(stored)
         # The buffered chunk: pieces of one or more whole lines each, joined by "\n" when stored.
-        self._parts: list[str] = []
+        # Parts are str, or bytes (see write_block): ASCII bytes count as their characters.
+        self._parts: list[str | bytes] = []
         self._count = 0  # lines in the counted parts of _parts
         self._uncounted = 0  # an upper bound of the lines in the parts not counted yet (0: none)
         self._bytes = 0  # characters in _parts, one newline per line included
@@ -107,7 +108,7 @@ class LogWriter:
 
     def _buffered_lines(self) -> int:
         if self._uncounted:  # count them now (a pass over the buffer; storing needs it anyway)
-            self._count = "\n".join(self._parts).count("\n") + 1 if self._parts else 0
+            self._count = sum(map(_newlines, self._parts)) + len(self._parts)
             self._uncounted = 0
         return self._count
 
@@ -161,18 +162,29 @@ class LogWriter:
         self._add_block("\n".join(batch), None)
         self._maybe_store()
 
-    def write_block(self, text: str, count: int | None = None) -> None:
-        """Append whole lines joined by ``\\n`` (``count``, if given, is ``text.count("\\n") + 1``)."""
+    def write_block(self, text: str | bytes, count: int | None = None) -> None:
+        """Append whole lines joined by ``\\n`` (``count``, if given, is ``text.count("\\n") + 1``).
+
+        ``text`` may be ASCII bytes (as read from a step's pipe): stored as they are,
+        never decoded. Other bytes are taken as UTF-8.
+        """
         self._check_open()
+        if isinstance(text, bytes) and (self._partial or not text.isascii()):
+            text = text.decode("utf-8", "surrogateescape")
         if self._partial:
+            assert isinstance(text, str)
             self.write(text + "\n")
             return
-        self._add_block(text, count)
+        if isinstance(text, bytes):
+            self._add_block(text, count)
+        else:
+            self._add_block(text, count)
         self._maybe_store()
 
-    def _add_block(self, text: str, count: int | None) -> None:
+    def _add_block(self, text: AnyStr, count: int | None) -> None:
         """Buffer whole lines given joined, cutting chunks at line ends with ``rfind``
         (C speed): no per-line Python work unless lines are very long or very short."""
+        nl = _newline(text)
         start, end = 0, len(text)
         # Within MAX_LINE_CHARS too: a window without a newline means a line to cut.
         limit = min(self._chunk_bytes, MAX_LINE_CHARS)
@@ -188,7 +200,7 @@ class LogWriter:
                 if count is None and self._count + self._uncounted + rest + 1 > self._chunk_lines:
                     self._buffered_lines()
                     if self._count + rest + 1 > self._chunk_lines:
-                        count = text.count("\n", start) + 1
+                        count = text.count(nl, start) + 1
                 lines = rest + 1 if count is None else count
                 if self._count + self._uncounted + lines <= self._chunk_lines:
                     self._append(text[start:] if start else text, count)
@@ -200,17 +212,17 @@ class LogWriter:
                     continue
             # More than a whole chunk holds (characters or lines): seal the most that fits,
             # cut at a line end.
-            cut = text.rfind("\n", start, start + limit) if rest >= limit else end
+            cut = text.rfind(nl, start, start + limit) if rest >= limit else end
             if cut < 0:
                 # One line longer than a whole chunk: the per-line path cuts it.
-                nl = text.find("\n", start)
-                self._add(text[start:] if nl < 0 else text[start:nl])
-                if nl < 0:
+                at = text.find(nl, start)
+                self._add(text[start:] if at < 0 else text[start:at])
+                if at < 0:
                     return
-                start = nl + 1
+                start = at + 1
                 count = None if count is None else count - 1
                 continue
-            piece_count = text.count("\n", start, cut) + 1
+            piece_count = text.count(nl, start, cut) + 1
             if piece_count > self._chunk_lines:
                 cut = _nth_newline(text, start, self._chunk_lines)
                 piece_count = self._chunk_lines
@@ -221,7 +233,7 @@ class LogWriter:
             start = cut + 1
             count = None if count is None else count - piece_count
 
-    def _append(self, piece: str, count: int | None) -> None:
+    def _append(self, piece: str | bytes, count: int | None) -> None:
         self._parts.append(piece)
         if count is None:
             self._uncounted += len(piece) + 1  # at most that many lines
@@ -255,7 +267,7 @@ class LogWriter:
         if self._closed:
             raise ValueError(f"log writer of job {self.job_id} is closed")
 
-    def _add(self, line: str) -> None:
+    def _add(self, line: str | bytes) -> None:
         """One line without newline; longer than ``MAX_LINE_CHARS``: cut into several."""
         if len(line) > MAX_LINE_CHARS:
             for i in range(0, len(line), MAX_LINE_CHARS):
@@ -273,10 +285,10 @@ class LogWriter:
 
     def _seal(self) -> None:
         """Number, count and compress the buffered lines as one chunk; store it unless deferred."""
-        text = self._parts[0] if len(self._parts) == 1 else "\n".join(self._parts)
-        count = text.count("\n") + 1 if self._uncounted else self._count
+        parts = self._parts
+        count = sum(map(_newlines, parts)) + len(parts) if self._uncounted else self._count
         first = self._next
-        data = self._compressor.compress(text.encode("utf-8", "surrogateescape"))
+        data = self._compressor.compress(_joined(parts))
         self._sealed.append(
             {
                 "job_id": self.job_id,
@@ -307,9 +319,32 @@ class LogWriter:
             raise StorageError(f"job {self.job_id}: its log was appended by another writer")
 
 
-def _nth_newline(text: str, start: int, n: int) -> int:
+def _nth_newline(text: AnyStr, start: int, n: int) -> int:
     """Index of the ``n``-th newline at or after ``start`` (there are at least ``n``)."""
+    nl = _newline(text)
     pos = start - 1
     for _ in range(n):
-        pos = text.index("\n", pos + 1)
+        pos = text.index(nl, pos + 1)
     return pos
+
+
+def _newline(text: AnyStr) -> AnyStr:
+    nl: Any = b"\n" if isinstance(text, bytes) else "\n"
+    return cast("AnyStr", nl)
+
+
+def _newlines(part: str | bytes) -> int:
+    return part.count(b"\n") if isinstance(part, bytes) else part.count("\n")
+
+
+def _encoded(part: str | bytes) -> bytes:
+    return part if isinstance(part, bytes) else part.encode("utf-8", "surrogateescape")
+
+
+def _joined(parts: list[str | bytes]) -> bytes:
+    """The parts joined by newlines, as UTF-8 (bytes parts are stored as they are)."""
+    if len(parts) == 1:
+        return _encoded(parts[0])
+    if all(isinstance(p, str) for p in parts):
+        return "\n".join(cast("list[str]", parts)).encode("utf-8", "surrogateescape")
+    return b"\n".join(map(_encoded, parts))

@@ -32,10 +32,12 @@ __all__ = [
     "CommitInfo",
     "GitRepo",
     "HeadFacts",
+    "PendingHead",
     "checkout_tree",
     "full_name_from_url",
     "open_repo",
     "read_head",
+    "start_read_head",
 ]
 
 NULL_SHA = "0" * 40
@@ -266,42 +268,76 @@ def read_head(path: Path | str) -> HeadFacts:
     :meth:`GitRepo.current_branch`, :meth:`GitRepo.remote_url` and
     :meth:`GitRepo.default_branch`). Same errors as :func:`open_repo`.
     """
+    return start_read_head(path).result()
+
+
+def start_read_head(path: Path | str) -> PendingHead:
+    """:func:`read_head`, started: the caller may work while git answers, then call
+    :meth:`PendingHead.result` (or :meth:`PendingHead.cancel`)."""
     where = _directory(path)
-    procs = [
-        _start(["rev-parse", "--show-toplevel", "--git-common-dir", "--symbolic-full-name", "HEAD"], where),
-        _start(["show", "-s", f"--format={_COMMIT_FORMAT}", "HEAD^{commit}", "--"], where),
-        _start(["config", "--get", "remote.origin.url"], where),
-        _start(["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"], where),
-    ]
-    results: list[tuple[str, bytes, int]] = []
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        for proc in procs:
-            out, err = proc.communicate()
-            results.append((out.decode("utf-8", "replace"), err, proc.returncode))
-    finally:
-        for proc in procs:  # an interrupted collection leaves no process behind
-            if proc.returncode is None:
-                proc.kill()
-                proc.wait()
-    (top_out, top_err, top_code), (show_out, _, show_code), (url_out, _, _), (origin_out, _, _) = results
-    lines = top_out.splitlines()
-    repo = _repository(where, lines, _failure(procs[0], top_err) if top_code != 0 else None)
-    commit = _parse_commit(show_out) if show_code == 0 else None
-    head, parents = commit if commit else (None, ())
-    if top_code == 0 and len(lines) > 2:
-        ref = lines[2].strip()
-        branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
-    else:  # no commit yet: HEAD names the branch the first commit will be on
-        branch = repo.current_branch()
-    origin = origin_out.strip()
-    return HeadFacts(
-        repo=repo,
-        head=head,
-        parents=parents,
-        branch=branch,
-        remote_url=url_out.strip() or None,
-        default_branch=origin.split("/", 1)[1] if "/" in origin else None,
-    )
+        for args in (
+            ["rev-parse", "--show-toplevel", "--git-common-dir", "--symbolic-full-name", "HEAD"],
+            ["show", "-s", f"--format={_COMMIT_FORMAT}", "HEAD^{commit}", "--"],
+            ["config", "--get", "remote.origin.url"],
+            ["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"],
+        ):
+            procs.append(_start(args, where))
+    except BaseException:
+        _stop(procs)
+        raise
+    return PendingHead(where, procs)
+
+
+def _stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+class PendingHead:
+    """The git processes of :func:`start_read_head`, until :meth:`result` collects them."""
+
+    def __init__(self, where: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+        self._where = where
+        self._procs = procs
+
+    def cancel(self) -> None:
+        """Stop the processes (when the result is no longer wanted); idempotent."""
+        _stop(self._procs)
+
+    def result(self) -> HeadFacts:
+        results: list[tuple[str, bytes, int]] = []
+        try:
+            for proc in self._procs:
+                out, err = proc.communicate()
+                results.append((out.decode("utf-8", "replace"), err, proc.returncode))
+        finally:
+            self.cancel()  # an interrupted collection leaves no process behind
+        (top_out, top_err, top_code), (show_out, _, show_code), (url_out, _, _), (origin_out, _, _) = results
+        lines = top_out.splitlines()
+        repo = _repository(self._where, lines, _failure(self._procs[0], top_err) if top_code != 0 else None)
+        commit = _parse_commit(show_out) if show_code == 0 else None
+        head, parents = commit if commit else (None, ())
+        if top_code == 0 and len(lines) > 2:
+            ref = lines[2].strip()
+            branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+        else:  # no commit yet: HEAD names the branch the first commit will be on
+            branch = repo.current_branch()
+        origin = origin_out.strip()
+        return HeadFacts(
+            repo=repo,
+            head=head,
+            parents=parents,
+            branch=branch,
+            remote_url=url_out.strip() or None,
+            default_branch=origin.split("/", 1)[1] if "/" in origin else None,
+        )
 
 
 _URL_PATTERNS = (

@@ -198,6 +198,13 @@ def test_checkout_goes_through_git_worktree_add_when_refs_are_not_files(repo: Pa
     assert _worktrees(repo) == [f"worktree {repo}"]
 
 
+def test_checkout_of_a_revision_name(repo: Path) -> None:
+    with checkout_tree(open_repo(repo), "HEAD~1") as ws:  # not a full id: git worktree add resolves it
+        assert git(ws, "rev-parse", "HEAD") == git(repo, "rev-parse", "HEAD~1")
+        assert git(ws, "status", "--porcelain") == ""
+    assert _worktrees(repo) == [f"worktree {repo}"]
+
+
 def test_checkout_of_an_unknown_commit_is_one_clear_error_and_leaves_nothing(repo: Path, tmp_path: Path) -> None:
     parent = tmp_path / "tmp"
     parent.mkdir()

@@ -419,7 +419,8 @@ def _add_worktree(repo: GitRepo, sha: str, workspace: Path) -> Path | None:
     if common is None:
         common = open_repo(repo.root).common_dir
     admin: Path | None = None
-    if common is not None and common.is_dir() and not (common / "reftable").exists():
+    full_sha = len(sha) in (40, 64) and all(c in "0123456789abcdef" for c in sha)  # what HEAD may hold
+    if full_sha and common is not None and common.is_dir() and not (common / "reftable").exists():
         admin = common / "worktrees" / workspace.parent.name  # unique: the mkdtemp directory's name
         try:
             admin.parent.mkdir(exist_ok=True)
@@ -443,9 +444,9 @@ def _add_worktree(repo: GitRepo, sha: str, workspace: Path) -> Path | None:
 def _write_worktree(admin: Path, sha: str, workspace: Path) -> None:
     workspace.mkdir()
     (admin / "commondir").write_text("../..\n", encoding="utf-8")
-    (admin / "gitdir").write_text(f"{workspace.absolute() / '.git'}\n", encoding="utf-8")
+    (admin / "gitdir").write_text(f"{workspace.resolve() / '.git'}\n", encoding="utf-8")
     (admin / "HEAD").write_text(f"{sha}\n", encoding="utf-8")
-    (workspace / ".git").write_text(f"gitdir: {admin.absolute()}\n", encoding="utf-8")
+    (workspace / ".git").write_text(f"gitdir: {admin.resolve()}\n", encoding="utf-8")
 
 
 def _remove_admin(repo: GitRepo, admin: Path) -> None:

@@ -113,7 +113,6 @@ def register(app: typer.Typer) -> None:
         from pheme.errors import PhemeError, UsageError
         from pheme.services.cancel import Cancellation
         from pheme.services.local_run import LocalRunOptions, parse_pairs, trigger_local_runs
-        from pheme.services.runs import run_to_json
 
         if event_arg and event and event_arg != event:
             raise UsageError(f"two different events given: {event_arg} and {event}")
@@ -172,6 +171,8 @@ def register(app: typer.Typer) -> None:
         else:
             view.summary(report)
         if as_json:
+            from pheme.services.runs import run_to_json
+
             sys.stdout.write(json.dumps({"runs": [run_to_json(o.record) for o in report.outcomes]}) + "\n")
             sys.stdout.flush()
         if report.problems:

@@ -22,7 +22,6 @@ from pheme.core.workflow._checks import (
 from pheme.core.workflow._reader import LITERAL_EXPRESSION
 from pheme.core.workflow._schema import JOB_IF_CONTEXT, STEP_IF_CONTEXT
 from pheme.core.workflow._yaml import BOOL, FLOAT, INT, MAP, NULL, SEQ, STR, Node, to_string
-from pheme.core.workflow.cron import CronError, parse_cron
 from pheme.core.workflow.model import (
     Concurrency,
     Defaults,
@@ -236,6 +235,8 @@ class Converter:
     def event(self, event: str, key: Node, value: Node) -> EventTrigger:
         pos = _pos(key)
         if event == "schedule":
+            from pheme.core.workflow.cron import CronError, parse_cron  # here: only schedules need it
+
             crons = []
             if value.kind == SEQ:
                 for item in value.value:

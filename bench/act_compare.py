@@ -79,6 +79,9 @@ def wf_jobs(jobs: int, steps: int) -> str:
     return f"name: jobs{jobs}\non: push\njobs:\n" + "\n".join(body) + "\n"
 
 
+PY_READER = "import os\nwhile os.read(0, 1 << 20): pass"
+
+
 def big_command(lines: int) -> str:
     # 99 characters + newline = 100 bytes a line; yes|head keeps the writer tiny.
     return f"yes {'x' * 99} | head -n {lines}"
@@ -184,14 +187,22 @@ def main() -> None:
             "steps100.yml": wf_steps(100),
             "jobs40.yml": wf_jobs(40, 5),
             "bigout.yml": wf_bigout(big_lines),
+            "onestep.yml": wf_steps(1),
         })
         results["steps100"] = compare("(a) one job of 100 steps", "steps100.yml", repo, act, env, runs)
         results["jobs40"] = compare("(b) 40 jobs of 5 steps", "jobs40.yml", repo, act, env, runs)
 
         log(f"(c) one step writing {big_lines * 100 // 1_000_000} MB:")
+        # References, to tell where the time goes: the same output through a pipe to
+        # `cat` (the cheapest reader there is), to a bare Python read loop (the floor
+        # of any reader written in Python: interpreter start and the pipe), and a pheme
+        # run of one `true` step (pheme's fixed cost: start-up, checkout, recording).
         big = measure_many(
             {
                 "sh > /dev/null": ["bash", "-c", big_command(big_lines) + " > /dev/null"],
+                "sh | cat": ["bash", "-c", big_command(big_lines) + " | cat > /dev/null"],
+                "sh | python": ["bash", "-c", big_command(big_lines) + f" | {sys.executable} -c '{PY_READER}'"],
+                "pheme, one step": pheme_cmd("onestep.yml"),
                 "act": act_cmd(act, "bigout.yml"),
                 "pheme": pheme_cmd("bigout.yml"),
             },
@@ -206,6 +217,11 @@ def main() -> None:
             "pheme": pheme_big, "act": act_big, "devnull": baseline,
             "ratio_to_devnull": round(ratio, 2), "target": "<= 3x /dev/null and peak RSS <= 150 MB",
             "met": ratio <= 3.0 and pheme_big["peak_rss_mb"] <= 150,
+            "reference": {
+                name: {"median_s": big[name]["median_s"],
+                       "ratio_to_devnull": round(big[name]["median_s"] / baseline["median_s"], 2)}
+                for name in ("sh | cat", "sh | python", "pheme, one step")
+            },
         }
 
         log("(d) pheme --version cold start:")

@@ -43,6 +43,7 @@ from pheme.core.runs import (
     allowed_sources,
     check_conclusion,
     check_transition,
+    step_results,
     utc_now,
 )
 from pheme.errors import StorageError
@@ -374,12 +375,7 @@ class LiteStore:
         """Insert steps as they are now (see :meth:`pheme.storage.Store.add_steps`)."""
         rows: list[tuple[Any, ...]] = []
         for r in records:
-            outcome, conclusion = r.outcome, r.conclusion
-            if r.status is Status.COMPLETED:
-                outcome = outcome or conclusion
-            elif outcome is not None:
-                check_conclusion("step", f"{r.number} of job {job_id}", r.status, outcome)
-            check_conclusion("step", f"{r.number} of job {job_id}", r.status, conclusion)
+            outcome, conclusion = step_results(f"{r.number} of job {job_id}", r.status, r.outcome, r.conclusion)
             rows.append(
                 (job_id, r.number, r.step_id, r.name, r.status.value, outcome.value if outcome else None,
                  conclusion.value if conclusion else None, json.dumps(dict(r.outputs)),
@@ -405,11 +401,7 @@ class LiteStore:
         outputs: Mapping[str, str] | None = None,
         at: datetime | None = None,
     ) -> None:
-        if status is Status.COMPLETED:
-            outcome = outcome or conclusion
-            conclusion = conclusion or outcome
-        elif outcome is not None:
-            check_conclusion("step", f"{number} of job {job_id}", status, outcome)
+        outcome, conclusion = step_results(f"{number} of job {job_id}", status, outcome, conclusion)
         extra: dict[str, Any] = {"outcome": outcome.value if outcome else None}
         if outputs is not None:
             extra["outputs"] = json.dumps(dict(outputs))

@@ -48,6 +48,7 @@ from pheme.core.runs import (
     allowed_sources,
     check_conclusion,
     check_transition,
+    step_results,
     utc_now,
 )
 from pheme.errors import StorageError, UsageError
@@ -509,12 +510,7 @@ class Store:
         """
         rows: list[dict[str, Any]] = []
         for r in records:
-            outcome, conclusion = r.outcome, r.conclusion
-            if r.status is Status.COMPLETED:
-                outcome = outcome or conclusion
-            elif outcome is not None:
-                check_conclusion("step", f"{r.number} of job {job_id}", r.status, outcome)
-            check_conclusion("step", f"{r.number} of job {job_id}", r.status, conclusion)
+            outcome, conclusion = step_results(f"{r.number} of job {job_id}", r.status, r.outcome, r.conclusion)
             rows.append(
                 {
                     "job_id": job_id,
@@ -549,11 +545,7 @@ class Store:
         On completion give ``conclusion`` and/or ``outcome``; a missing one
         defaults to the other (they differ only under ``continue-on-error``).
         """
-        if status is Status.COMPLETED:
-            outcome = outcome or conclusion
-            conclusion = conclusion or outcome
-        elif outcome is not None:
-            check_conclusion("step", f"{number} of job {job_id}", status, outcome)
+        outcome, conclusion = step_results(f"{number} of job {job_id}", status, outcome, conclusion)
         extra: dict[str, Any] = {"outcome": outcome.value if outcome else None}
         if outputs is not None:
             extra["outputs"] = dict(outputs)

@@ -68,3 +68,18 @@ def test_transition_error_is_a_one_line_pheme_error() -> None:
     with pytest.raises(PhemeError) as info:
         check_transition("run", "1", S.COMPLETED, S.QUEUED)
     assert "\n" not in str(info.value)
+
+
+def test_a_steps_outcome_and_conclusion_default_to_each_other_on_completion_only() -> None:
+    from pheme.core.runs import step_results
+
+    done = Status.COMPLETED
+    assert step_results("1", done, None, Conclusion.SKIPPED) == (Conclusion.SKIPPED, Conclusion.SKIPPED)
+    assert step_results("1", done, Conclusion.FAILURE, None) == (Conclusion.FAILURE, Conclusion.FAILURE)
+    # continue-on-error: the step failed, the job carries on as if it succeeded
+    assert step_results("1", done, Conclusion.FAILURE, Conclusion.SUCCESS) == (Conclusion.FAILURE, Conclusion.SUCCESS)
+    assert step_results("1", Status.IN_PROGRESS, None, None) == (None, None)
+    with pytest.raises(TransitionError, match="step 2 of job 7: completed needs a conclusion"):
+        step_results("2 of job 7", done, None, None)
+    with pytest.raises(TransitionError, match="only valid once completed"):
+        step_results("2 of job 7", Status.IN_PROGRESS, Conclusion.FAILURE, None)

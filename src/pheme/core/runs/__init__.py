@@ -14,6 +14,7 @@ from pheme.core.runs.status import (
     can_transition,
     check_conclusion,
     check_transition,
+    step_results,
 )
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "can_transition",
     "check_conclusion",
     "check_transition",
+    "step_results",
     "utc_now",
 ]

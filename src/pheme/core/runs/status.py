@@ -47,6 +47,7 @@ __all__ = [
     "can_transition",
     "check_conclusion",
     "check_transition",
+    "step_results",
 ]
 
 Kind = Literal["run", "job", "step"]
@@ -119,3 +120,21 @@ def check_conclusion(kind: Kind, what: str, status: Status, conclusion: Conclusi
         raise TransitionError(f"{kind} {what}: completed needs a conclusion")
     if status is not Status.COMPLETED and conclusion is not None:
         raise TransitionError(f"{kind} {what}: a conclusion ({conclusion.value}) is only valid once completed")
+
+
+def step_results(
+    what: str, status: Status, outcome: Conclusion | None, conclusion: Conclusion | None
+) -> tuple[Conclusion | None, Conclusion | None]:
+    """A step's ``(outcome, conclusion)`` as stored with ``status``.
+
+    On completion a missing one defaults to the other (they differ only under
+    ``continue-on-error``) and at least one is required; before it, neither is
+    allowed. Raises :class:`TransitionError` naming the step (``what``).
+    """
+    if status is Status.COMPLETED:
+        outcome = outcome or conclusion
+        conclusion = conclusion or outcome
+    elif outcome is not None:
+        check_conclusion("step", what, status, outcome)
+    check_conclusion("step", what, status, conclusion)
+    return outcome, conclusion

@@ -201,3 +201,46 @@ jobs:
         jobs=["target"],
     )
     assert [j.key for j in result.jobs] == ["base", "target"]
+
+
+MATRIX_AND_PLAIN = """
+on: push
+jobs:
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo lint
+  test:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        os: [linux, mac]
+        py: [3.10, "3.12"]
+    steps:
+      - run: echo "${{ matrix.os }} ${{ matrix.py }} ${{ strategy.job-index }}/${{ strategy.job-total }}"
+  other:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        arch: [x64, arm64]
+    steps:
+      - run: echo ${{ matrix.arch }}
+"""
+
+
+def test_matrix_filter_runs_only_the_matching_combinations(engine):
+    result, col = engine.run(MATRIX_AND_PLAIN, matrix_filter={"os": ["mac"], "py": ["3.1"]})
+    assert result.conclusion == "success"
+    # lint has no matrix and "other" has neither key: neither is filtered.
+    assert [j.key for j in result.jobs] == ["lint", "test (mac, 3.1)", "other (x64)", "other (arm64)"]
+    assert col.output("test (mac, 3.1)", 1) == ["mac 3.1 0/1"]  # job-total counts what is left
+
+
+def test_a_matrix_filter_matching_nothing_skips_the_job_and_logs_why(engine):
+    result, col = engine.run(MATRIX_AND_PLAIN, matrix_filter={"os": ["windows"]})
+    assert result.conclusion == "success"
+    test = result.job("test")
+    assert (test.conclusion, test.started) == ("skipped", False)
+    assert test.reason == "the matrix filter os:windows matches none of its 4 combinations"
+    assert col.lines("test") == ["##[notice]the matrix filter os:windows matches none of its 4 combinations"]
+    assert result.job("lint").conclusion == "success"

@@ -36,7 +36,12 @@ from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pheme.core.planning.matrix import combination_label, plan_strategy
+from pheme.core.planning.matrix import (
+    combination_label,
+    describe_matrix_filter,
+    plan_strategy,
+    select_combinations,
+)
 from pheme.core.workflow.model import Environment, Job, Pos, Workflow
 from pheme.errors import (
     ExecutionError,
@@ -300,11 +305,22 @@ class _Scope:
         for message in messages:
             self.observer(Annotation(job=ref, level="error", message=message))
 
-    def not_run(self, job: Job, conclusion: Conclusion, reason: str | None, error: str | None = None) -> None:
+    def not_run(
+        self,
+        job: Job,
+        conclusion: Conclusion,
+        reason: str | None,
+        error: str | None = None,
+        *,
+        note: str | None = None,
+    ) -> None:
+        """Finish ``job`` without running it; ``error`` is logged as an error, ``note`` as a notice."""
         key = self.run.unique_key(self.key_prefix + job.id)
         ref = JobRef(key=key, job_id=self.job_id_of(job), name=self.name_prefix + job.display_name)
         if error:
             self.fail_lines(ref, [error])
+        if note:
+            self.observer(LogLines(job=ref, lines=[f"##[notice]{self.shared.masker.mask(note)}"]))
         self.observer(
             JobFinished(job=ref, conclusion=conclusion, outputs={}, at=now(), started=False, reason=reason)
         )
@@ -421,9 +437,14 @@ class _Scope:
             self.not_run(job, "failure", "unsupported", unsupported)
             return
         try:
-            combos, fail_fast, max_parallel = self._strategy(job, needs)
+            combos, fail_fast, max_parallel, expanded = self._strategy(job, needs)
         except (ExpressionError, PlanningError) as exc:
             self.not_run(job, "failure", "invalid strategy", f"job '{job.id}': {exc}")
+            return
+        if not combos and expanded:
+            shown = describe_matrix_filter(self.request.matrix_filter)
+            reason = f"the matrix filter {shown} matches none of its {expanded} combinations"
+            self.not_run(job, "skipped", reason, note=reason)
             return
         if not combos:
             self.not_run(job, "skipped", "the matrix has no combinations")
@@ -442,11 +463,17 @@ class _Scope:
                     self._instance(job, combo, strategy, needs, siblings, index, limit, fail_fast, cancelled)
                 )
 
-    def _strategy(self, job: Job, needs: Mapping[str, Any]) -> tuple[list[dict[str, Any] | None], bool, int]:
-        """Evaluate the strategy's expressions, then expand it (GitHub's rules)."""
+    def _strategy(
+        self, job: Job, needs: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any] | None], bool, int, int]:
+        """Evaluate the strategy's expressions, then expand it (GitHub's rules) and
+        apply the request's ``matrix_filter``.
+
+        Returns (combinations, fail-fast, max-parallel, combinations before the filter).
+        """
         strategy = job.strategy
         if strategy is None or strategy.matrix is None:
-            return [None], True, 1
+            return [None], True, 1, 1
         ctx = self.job_ctx(job, needs, "success")
         matrix: Any = strategy.matrix
         if isinstance(matrix, str):
@@ -463,7 +490,10 @@ class _Scope:
                 max_parallel=to_string(evaluate_raw(mp, ctx)) if isinstance(mp, str) else mp,
             )
         )
-        return list(plan.combinations), plan.fail_fast, plan.max_parallel or 0
+        combos = list(plan.combinations)
+        wanted = self.request.matrix_filter
+        kept: list[dict[str, Any] | None] = [dict(c) for c in select_combinations(combos, wanted)]
+        return kept, plan.fail_fast, plan.max_parallel or 0, len(combos)
 
     def _instance_key(self, job: Job, combo: Mapping[str, Any] | None) -> str:
         """``build`` or ``build (3.12, linux)`` (before ``unique_key``)."""

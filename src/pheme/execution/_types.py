@@ -71,6 +71,14 @@ class RunRequest:
     over runs only the others. Only the run's own jobs are carried over (not
     the jobs of a called reusable workflow). ``triggering_actor`` is who
     started this attempt (``github.triggering_actor``; default ``actor``).
+
+    ``matrix_filter`` (act's ``--matrix KEY:VALUE``) keeps only the matrix
+    combinations whose values match: key -> the allowed values, compared as
+    ``${{ matrix.<key> }}`` renders them (see
+    :func:`pheme.core.planning.select_combinations`). Keys a job's matrix does
+    not have do not filter it, and a job without a matrix is never filtered; a
+    job the filter leaves no combination is skipped, with the reason logged.
+    ``strategy.job-total`` counts the combinations that remain.
     """
 
     workflow: Workflow
@@ -104,6 +112,7 @@ class RunRequest:
     workflow_group: str | None = None
     load_workflow: Callable[[str], Workflow] | None = None
     reused: Mapping[str, JobResult] = field(default_factory=dict)
+    matrix_filter: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

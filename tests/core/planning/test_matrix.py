@@ -10,8 +10,11 @@ import yaml
 from pheme.core.planning.matrix import (
     MAX_COMBINATIONS,
     combination_label,
+    describe_matrix_filter,
     expand_matrix,
+    matrix_value_text,
     plan_strategy,
+    select_combinations,
 )
 from pheme.core.workflow.model import Strategy
 from pheme.errors import PlanningError
@@ -261,3 +264,23 @@ def test_unevaluated_or_bad_strategy_values(strategy: Strategy) -> None:
 def test_combination_label() -> None:
     assert combination_label({"os": "ubuntu", "node": 16.0, "exp": False}) == "(ubuntu, 16, false)"
     assert combination_label({}) == ""
+
+
+# ------------------------------------------------------------- --matrix filter (act's rule)
+
+
+def test_matrix_filter_compares_values_as_they_render() -> None:
+    combos = expand_matrix(m("{py: [3.10, '3.12'], debug: [true, false]}"))
+    # YAML's 3.10 is the number 3.1, and renders (and so is selected) as "3.1"; true as "true".
+    assert select_combinations(combos, {"py": ["3.1"], "debug": ["true"]}) == [{"py": 3.1, "debug": True}]
+    assert select_combinations(combos, {"py": ["3.10"]}) == []
+    assert [matrix_value_text(v) for v in (1.0, None, [1, "a"], {"k": 2})] == ["1", "", '[1,"a"]', '{"k":2}']
+
+
+def test_matrix_filter_values_of_one_key_are_alternatives_and_unknown_keys_keep_everything() -> None:
+    combos = expand_matrix(m("{include: [{os: linux}, {os: mac}, {os: windows}, {extra: x}]}"))
+    kept = select_combinations(combos, {"os": ["linux", "windows"]})
+    assert kept == [{"os": "linux"}, {"os": "windows"}, {"extra": "x"}]  # {extra: x} has no os: kept
+    assert select_combinations(combos, {"arch": ["arm64"]}) == combos
+    assert select_combinations(combos, {}) == combos
+    assert describe_matrix_filter({"os": ["linux", "mac"], "py": ["3"]}) == "os:linux, os:mac, py:3"

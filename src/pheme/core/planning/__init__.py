@@ -10,8 +10,11 @@ from pheme.core.planning.matrix import (
     MAX_COMBINATIONS,
     StrategyPlan,
     combination_label,
+    describe_matrix_filter,
     expand_matrix,
+    matrix_value_text,
     plan_strategy,
+    select_combinations,
 )
 from pheme.core.planning.triggers import (
     Event,
@@ -33,13 +36,16 @@ __all__ = [
     "TriggerDecision",
     "combination_label",
     "compile_pattern",
+    "describe_matrix_filter",
     "expand_matrix",
     "filtered",
     "included",
     "known_events",
     "match_event",
+    "matrix_value_text",
     "normalize_ref",
     "plan_strategy",
     "resolve_dispatch_inputs",
+    "select_combinations",
     "skip",
 ]

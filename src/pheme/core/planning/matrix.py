@@ -28,10 +28,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pheme.core.expr import to_string
 from pheme.core.workflow.model import Strategy
 from pheme.errors import PlanningError
 
-__all__ = ["MAX_COMBINATIONS", "StrategyPlan", "combination_label", "expand_matrix", "plan_strategy"]
+__all__ = [
+    "MAX_COMBINATIONS",
+    "StrategyPlan",
+    "combination_label",
+    "describe_matrix_filter",
+    "expand_matrix",
+    "matrix_value_text",
+    "plan_strategy",
+    "select_combinations",
+]
 
 MAX_COMBINATIONS = 256
 # Refuse to even enumerate absurd products (excludes could only shrink them so far).
@@ -214,3 +224,38 @@ def combination_label(combination: Mapping[str, Any]) -> str:
     if not combination:
         return ""
     return "(" + ", ".join(_label_value(v) for v in combination.values()) + ")"
+
+
+def matrix_value_text(value: Any) -> str:
+    """A matrix value as ``${{ matrix.x }}`` renders it: ``3.10`` (a YAML number) is
+    ``3.1``, ``true`` is ``true``, null is ``""``; a list or mapping is its compact JSON."""
+    if isinstance(value, Mapping | list | tuple):
+        import json
+
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return to_string(value)
+
+
+def select_combinations(
+    combinations: Sequence[Mapping[str, Any]], wanted: Mapping[str, Sequence[str]]
+) -> list[Mapping[str, Any]]:
+    """The combinations that ``wanted`` (act's ``--matrix KEY:VALUE``) keeps, in order.
+
+    ``wanted`` maps a key to the values allowed for it (several values for one
+    key: any of them). A combination is kept when, for every key it has that
+    ``wanted`` names, its value's text (:func:`matrix_value_text`) is allowed;
+    keys it does not have do not filter it (act's rule), so a filter on keys a
+    job's matrix lacks keeps every combination.
+    """
+    if not wanted:
+        return list(combinations)
+    return [
+        combo
+        for combo in combinations
+        if all(matrix_value_text(value) in wanted[key] for key, value in combo.items() if key in wanted)
+    ]
+
+
+def describe_matrix_filter(wanted: Mapping[str, Sequence[str]]) -> str:
+    """``os:linux, py:3.12`` (the filter as ``--matrix`` spells it)."""
+    return ", ".join(f"{key}:{value}" for key, values in wanted.items() for value in values)

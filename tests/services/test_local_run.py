@@ -13,7 +13,13 @@ from pheme.core.runs import Conclusion, Status
 from pheme.errors import ConfigError, UsageError
 from pheme.execution.events import Event, StepStarted
 from pheme.services.cancel import Cancellation
-from pheme.services.local_run import LocalRunOptions, parse_pairs, trigger_local_runs
+from pheme.services.local_run import (
+    LocalRunOptions,
+    parse_matrix_filter,
+    parse_pairs,
+    plan_local_runs,
+    trigger_local_runs,
+)
 from pheme.storage import open_store
 
 ECHO_MARKER = """\
@@ -427,3 +433,91 @@ def test_a_run_on_an_existing_store_is_recorded_without_loading_sqlalchemy(repos
         log = "\n".join(store.read_log(record.id, "build"))
         assert "30000" in log and log.index("30000") < log.index("after the flood")
         assert store.get_run(first.id).status == Status.COMPLETED
+
+
+# ------------------------------------------------------------ --matrix, --dry-run
+
+MATRIX = """\
+name: Matrix
+on: push
+jobs:
+  prep:
+    runs-on: ubuntu-latest
+    steps:
+      - name: Prepare
+        run: echo prep
+  test:
+    needs: prep
+    strategy:
+      matrix:
+        os: [linux, mac]
+        py: [3.10, "3.12"]
+    runs-on: ubuntu-latest
+    steps:
+      - name: Test on ${{ matrix.os }}
+        run: echo "${{ matrix.os }} ${{ matrix.py }}"
+  later:
+    needs: [test]
+    if: github.ref == 'refs/heads/main'
+    uses: ./.github/workflows/called.yml
+"""
+
+CALLED = "on: workflow_call\njobs:\n  c:\n    runs-on: ubuntu-latest\n    steps: [{run: echo c}]\n"
+
+
+def test_matrix_filter_runs_and_records_only_the_matching_combination(repos: Any) -> None:
+    root = repos.make({".github/workflows/m.yml": MATRIX, ".github/workflows/called.yml": CALLED})
+    report = run(root, matrix=parse_matrix_filter(["os:mac", "py:3.1"]))
+    assert report.succeeded
+    with open_store() as store:
+        (stored,) = store.list_runs()
+        jobs = [(j.name, j.matrix) for j in store.get_run(stored.id).jobs]
+    assert jobs == [("prep", None), ("test (mac, 3.1)", {"os": "mac", "py": 3.1}), ("later / c", None)]
+
+
+def test_parse_matrix_filter_follows_acts_syntax() -> None:
+    assert parse_matrix_filter(["os:linux", "os:mac", "image:node:20", "os:linux"]) == {
+        "os": ("linux", "mac"),
+        "image": ("node:20",),
+    }
+    with pytest.raises(UsageError, match="--matrix: expected KEY:VALUE"):
+        parse_matrix_filter(["os=linux"])
+
+
+def test_dry_run_plans_like_a_run_and_never_opens_the_store(repos: Any, pheme_home: Path) -> None:
+    root = repos.make({".github/workflows/m.yml": MATRIX, ".github/workflows/called.yml": CALLED})
+    report = plan_local_runs(LocalRunOptions(directory=root, matrix={"py": ("3.12",)}))
+    assert report.valid and not pheme_home.exists()  # no store, not even an empty home
+    assert [n.file for n in report.not_triggered] == [".github/workflows/called.yml"]
+    (plan,) = report.runs
+    assert (plan.workflow, plan.file, plan.event, plan.ref) == ("Matrix", ".github/workflows/m.yml", "push",
+                                                                "refs/heads/main")
+    prep, test, later = plan.jobs
+    assert (prep.id, prep.matrix, prep.steps) == ("prep", None, ("Prepare",))
+    assert test.matrix == ({"os": "linux", "py": "3.12"}, {"os": "mac", "py": "3.12"})
+    assert test.instances == ("test (linux, 3.12)", "test (mac, 3.12)")
+    assert test.steps == ("Test on ${{ matrix.os }}",)
+    assert (later.needs, later.uses, later.if_) == (("test",), "./.github/workflows/called.yml",
+                                                    "github.ref == 'refs/heads/main'")
+    # --job keeps the job and its needs; a filter that matches nothing says why.
+    report = plan_local_runs(LocalRunOptions(directory=root, jobs=("test",), matrix={"os": ("bsd",)}))
+    (plan,) = report.runs
+    assert [j.id for j in plan.jobs] == ["prep", "test"]
+    assert plan.jobs[1].skipped == "the matrix filter os:bsd matches none of its 4 combinations"
+    assert not pheme_home.exists()
+
+
+def test_dry_run_reports_invalid_files_and_checks_inputs_like_a_run(repos: Any) -> None:
+    bad = "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n        uses: a/b@v1\n"
+    dynamic = MATRIX.replace("[linux, mac]", "${{ fromJSON(vars.OSES) }}").replace("name: Matrix", "name: Dyn")
+    root = repos.make({".github/workflows/bad.yml": bad, ".github/workflows/dyn.yml": dynamic,
+                       ".github/workflows/called.yml": CALLED})
+    seen: list[Any] = []
+    report = plan_local_runs(LocalRunOptions(directory=root), on_problem=seen.append)
+    assert not report.valid and seen == report.problems and seen[0].file == ".github/workflows/bad.yml"
+    (plan,) = report.runs
+    assert isinstance(plan.jobs[1].matrix, str) and "fromJSON(vars.OSES)" in plan.jobs[1].matrix
+    dispatch = "on:\n  workflow_dispatch:\n    inputs:\n      n: {type: number}\njobs:\n  a:\n    runs-on: x\n    steps: [{run: echo}]\n"
+    root = repos.make({".github/workflows/d.yml": dispatch}, name="d")
+    with pytest.raises(UsageError, match="input 'n'"):
+        plan_local_runs(LocalRunOptions(directory=root, event="workflow_dispatch", inputs={"n": "many"}))

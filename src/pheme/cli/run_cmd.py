@@ -8,7 +8,17 @@ Thin: flags -> :class:`pheme.services.local_run.LocalRunOptions` ->
 - invalid workflow files are reported on stderr as ``file:line:col: message``
   while the valid ones still run;
 - when no workflow is triggered, a message says why for each file (stderr) and
-  the exit code is 0 (nothing failed; like act, which runs nothing and succeeds).
+  the exit code is 0 (nothing failed; like act, which runs nothing and succeeds);
+- ``--dry-run`` prints the plan (stdout, or ``{"dry_run": true, "runs": [...]}``
+  with ``--json``), runs and records nothing, and exits 0, or 1 if a workflow
+  file is invalid.
+
+Dotenv files (``--secrets-file``, ``--env-file``, ``--var-file``,
+``--input-file``) are read only when named: unlike act, which reads ``.env``,
+``.secrets``, ``.vars`` and ``.input`` when present, a repository's own ``.env``
+never changes a run silently. A flag on the command line wins over a file for
+the same key. A malformed file is a usage error (exit 2) naming
+``file:line:col`` and never a value.
 
 Exit codes: 0 every run succeeded; 1 a run failed or a workflow file is invalid;
 2 usage errors; 130 / 143 when interrupted by Ctrl-C / SIGTERM (the run is
@@ -54,15 +64,24 @@ def _signals(cancellation: Any) -> tuple[dict[int, Any], list[int]]:
     return previous, received
 
 
-def _read_secrets_file(path: Path) -> dict[str, str]:
+def _read_dotenv_file(path: Path | None, flag: str, *, dashes: bool = False) -> dict[str, str]:
+    """A dotenv file given with ``flag`` (nothing if not given); errors are usage errors, one line."""
     from pheme.core.dotenv import parse_dotenv
-    from pheme.errors import UsageError
+    from pheme.errors import ConfigError, UsageError
 
+    if path is None:
+        return {}
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--secrets-file {path}: {getattr(exc, 'strerror', None) or 'not readable as UTF-8 text'}") from None
-    return parse_dotenv(text, str(path))
+        raise UsageError(f"{flag} {path}: {getattr(exc, 'strerror', None) or 'not readable as UTF-8 text'}") from None
+    try:
+        return parse_dotenv(text, str(path), dashes=dashes)
+    except ConfigError as exc:  # "file:line:col: message", never a value
+        raise UsageError(str(exc)) from None
+
+
+_NOT_IMPLICIT = " Only read when given (never .env implicitly); flags win over it."
 
 
 def register(app: typer.Typer) -> None:
@@ -83,14 +102,29 @@ def register(app: typer.Typer) -> None:
             None, "--event-file", help="JSON payload merged into the generated github.event."
         ),
         inputs: list[str] = typer.Option([], "--input", help="workflow_dispatch input KEY=VALUE (repeatable)."),
+        input_file: Path | None = typer.Option(
+            None, "--input-file", help="workflow_dispatch inputs in dotenv format." + _NOT_IMPLICIT
+        ),
         workflows: list[Path] = typer.Option([], "--workflow", "-W", help="Run only this workflow file (repeatable)."),
         jobs: list[str] = typer.Option([], "--job", "-j", help="Run only this job id and its needs (repeatable)."),
+        matrix: list[str] = typer.Option(
+            [], "--matrix", help="Run only the matrix combinations with KEY:VALUE (repeatable; a key given twice: "
+            "either value). Keys a job's matrix lacks do not filter it.",
+        ),
         secrets: list[str] = typer.Option(
             [], "--secret", "-s", help="Secret KEY=VALUE, or KEY to read it from the environment (repeatable)."
         ),
-        secrets_file: Path | None = typer.Option(None, "--secrets-file", help="Secrets in dotenv format."),
+        secrets_file: Path | None = typer.Option(
+            None, "--secrets-file", help="Secrets in dotenv format." + _NOT_IMPLICIT
+        ),
         variables: list[str] = typer.Option([], "--var", help="Configuration variable KEY=VALUE (repeatable)."),
+        var_file: Path | None = typer.Option(
+            None, "--var-file", help="Configuration variables in dotenv format." + _NOT_IMPLICIT
+        ),
         env: list[str] = typer.Option([], "--env", help="Environment variable KEY=VALUE for every job (repeatable)."),
+        env_file: Path | None = typer.Option(
+            None, "--env-file", help="Environment variables for every job in dotenv format." + _NOT_IMPLICIT
+        ),
         max_jobs: int | None = typer.Option(
             None, "--jobs", min=1, help="Jobs run at the same time (default: number of CPUs)."
         ),
@@ -98,6 +132,9 @@ def register(app: typer.Typer) -> None:
             False, "--working-tree", help="Run the files as they are, not the committed tree at HEAD."
         ),
         directory: Path = typer.Option(Path("."), "--directory", "-C", help="Run in this repository directory."),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", "-n", help="Print what would run (workflows, jobs, matrix, steps); run and record nothing."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document (logs go to stderr)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only errors and the summary."),
     ) -> None:
@@ -112,27 +149,46 @@ def register(app: typer.Typer) -> None:
         from pheme.cli._view import make_view, write_problems
         from pheme.errors import PhemeError, UsageError
         from pheme.services.cancel import Cancellation
-        from pheme.services.local_run import LocalRunOptions, parse_pairs, trigger_local_runs
+        from pheme.services.local_run import (
+            LocalRunOptions,
+            parse_matrix_filter,
+            parse_pairs,
+            plan_local_runs,
+            trigger_local_runs,
+        )
 
         if event_arg and event and event_arg != event:
             raise UsageError(f"two different events given: {event_arg} and {event}")
-        secret_values = _read_secrets_file(secrets_file) if secrets_file else {}
+        # Files first, then the flags: a flag wins over a file for the same key.
+        secret_values = _read_dotenv_file(secrets_file, "--secrets-file")
         secret_values.update(parse_pairs(secrets, "--secret", from_env=True, secret=True))
+        input_values = _read_dotenv_file(input_file, "--input-file", dashes=True)
+        input_values.update(parse_pairs(inputs, "--input"))
+        var_values = _read_dotenv_file(var_file, "--var-file")
+        var_values.update(parse_pairs(variables, "--var"))
+        env_values = _read_dotenv_file(env_file, "--env-file")
+        env_values.update(parse_pairs(env, "--env", from_env=True))
         options = LocalRunOptions(
             directory=directory,
             event=(event_arg or event or "push").strip(),
             ref=ref,
             before=before,
             event_file=event_file,
-            inputs=parse_pairs(inputs, "--input"),
+            inputs=input_values,
             workflows=tuple(workflows),
             jobs=tuple(jobs),
             secrets=secret_values,
-            vars=parse_pairs(variables, "--var"),
-            env=parse_pairs(env, "--env", from_env=True),
+            vars=var_values,
+            env=env_values,
             max_parallel_jobs=max_jobs or os.cpu_count() or 2,
             working_tree=working_tree,
+            matrix=parse_matrix_filter(matrix),
         )
+        if dry_run:
+            from pheme.cli._plan import write_plan
+
+            plan = plan_local_runs(options, on_problem=lambda p: write_problems(sys.stderr, [p]))
+            raise SystemExit(write_plan(plan, as_json=as_json, quiet=quiet))
         out = sys.stderr if as_json else sys.stdout
         view = make_view(out, quiet=quiet)
         cancellation = Cancellation()

@@ -1,4 +1,5 @@
-"""Parse a dotenv secrets file (``--secrets-file``) without ever echoing a value.
+"""Parse a dotenv file (``--secrets-file``, ``--env-file``, ``--var-file``,
+``--input-file``) without ever echoing a value.
 
 The format is the common one (act, docker compose, python-dotenv agree on it):
 
@@ -7,7 +8,9 @@ The format is the common one (act, docker compose, python-dotenv agree on it):
 - ``'single quoted'`` values are literal (no escapes) and may span lines;
 - ``"double quoted"`` values understand ``\\n \\r \\t \\" \\\\ \\$`` and may span lines;
 - after a closing quote only whitespace or a comment may follow;
-- a later key overrides an earlier one.
+- a later key overrides an earlier one;
+- keys are ``[A-Za-z_][A-Za-z0-9_]*``; with ``dashes=True`` (workflow_dispatch
+  input names, e.g. ``dry-run``) they may also contain ``-``.
 
 Why so careful about errors: the file holds secrets, and a parse error that quotes
 the offending line would print one. Every error therefore names the file, the
@@ -23,6 +26,7 @@ from pheme.errors import ConfigError, Problem
 __all__ = ["parse_dotenv"]
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DASHED_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
 
 
@@ -30,12 +34,14 @@ def _fail(path: str, line: int, col: int, message: str) -> ConfigError:
     return ConfigError(str(Problem(path, line, col, message)))
 
 
-def parse_dotenv(text: str, path: str = "<secrets>") -> dict[str, str]:
+def parse_dotenv(text: str, path: str = "<secrets>", *, dashes: bool = False) -> dict[str, str]:
     """Return the file's ``KEY -> value`` pairs, in file order.
 
     Raises :class:`ConfigError` ``path:line:col: message`` on the first malformed
     line; the message never contains the value.
     """
+    key_re = _DASHED_KEY if dashes else _KEY
+    allowed = "letters, digits, - and _" if dashes else "letters, digits and _"
     result: dict[str, str] = {}
     pos = 0
     line = 1
@@ -59,7 +65,7 @@ def parse_dotenv(text: str, path: str = "<secrets>") -> dict[str, str]:
             rest = body[6:].lstrip()
             col += len(body) - len(rest)
             body = rest
-        match = _KEY.match(body)
+        match = key_re.match(body)
         if not match:
             raise _fail(path, line, col, "expected KEY=VALUE (a key starts with a letter or _)")
         key = match.group(0)
@@ -68,7 +74,7 @@ def parse_dotenv(text: str, path: str = "<secrets>") -> dict[str, str]:
         if not eq_rest.startswith("="):
             # Never naming the key: a malformed line may be a pasted secret.
             if "=" in body:
-                raise _fail(path, line, col, "expected KEY=VALUE (a key has only letters, digits and _)")
+                raise _fail(path, line, col, f"expected KEY=VALUE (a key has only {allowed})")
             raise _fail(path, line, col, "expected KEY=VALUE (no '=' found)")
         value_part = eq_rest[1:].lstrip(" \t")
         # Offset of value_part's first character within the whole text.

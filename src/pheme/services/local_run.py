@@ -16,6 +16,9 @@ Decisions (and why):
 - Triggered workflows run one after another, each with up to
   ``max_parallel_jobs`` concurrent jobs: their output stays readable and a
   cancellation stops cleanly between runs.
+- A dry run (:func:`plan_local_runs`) goes through the same steps up to the
+  store (gather, load, match the event, check inputs and ``--job``) and then
+  describes the jobs instead of running them: it never opens the store.
 - The run is created in the store BEFORE execution, so ``GITHUB_RUN_ID`` and
   ``GITHUB_RUN_NUMBER`` are the stored ones. If the engine dies or is cancelled
   without finishing, the run is still completed (cancelled / failure) here:
@@ -24,6 +27,7 @@ Decisions (and why):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -50,11 +54,16 @@ if TYPE_CHECKING:
     from pheme.execution.events import RunObserver
 
 __all__ = [
+    "LocalPlanReport",
     "LocalRunOptions",
     "LocalRunReport",
     "NotTriggered",
+    "PlannedJob",
+    "PlannedRun",
     "RunOutcome",
+    "parse_matrix_filter",
     "parse_pairs",
+    "plan_local_runs",
     "trigger_local_runs",
 ]
 
@@ -82,6 +91,8 @@ class LocalRunOptions:
     max_parallel_jobs: int | None = None
     working_tree: bool = False
     database_url: str | None = None
+    # --matrix KEY:VALUE: key -> allowed values (see RunRequest.matrix_filter).
+    matrix: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,71 @@ class LocalRunReport:
         )
 
 
+@dataclass(frozen=True)
+class PlannedJob:
+    """One job as a dry run shows it.
+
+    ``matrix``: None for a job without a matrix; its combinations (after
+    ``--matrix``; empty when the filter leaves none, then ``skipped`` says
+    why); or the matrix as written (a ``str``) when it is an expression
+    decided only when the job runs (``${{ fromJSON(needs.x.outputs.y) }}``).
+    ``instances`` are the names the job's runs get (``test (3.12)``).
+    ``uses`` is the reusable workflow a calling job runs (it has no steps).
+    """
+
+    id: str
+    name: str
+    needs: tuple[str, ...]
+    matrix: tuple[Mapping[str, Any], ...] | str | None
+    instances: tuple[str, ...]
+    steps: tuple[str, ...]
+    if_: str | None = None
+    uses: str | None = None
+    skipped: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        matrix: Any = self.matrix if self.matrix is None or isinstance(self.matrix, str) else [
+            dict(c) for c in self.matrix
+        ]
+        return {"id": self.id, "name": self.name, "matrix": matrix, "needs": list(self.needs), "steps": list(self.steps)}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One workflow a dry run would run: its jobs in the order they can start."""
+
+    workflow: str
+    file: str
+    event: str
+    ref: str
+    jobs: tuple[PlannedJob, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow,
+            "file": self.file,
+            "event": self.event,
+            "ref": self.ref,
+            "jobs": [j.to_json() for j in self.jobs],
+        }
+
+
+@dataclass
+class LocalPlanReport:
+    """What :func:`plan_local_runs` found: what would run, and what would not."""
+
+    runs: list[PlannedRun] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # invalid workflow files
+    not_triggered: list[NotTriggered] = field(default_factory=list)
+    event: str = "push"
+    ref: str = ""
+    sha: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
 def parse_pairs(values: Sequence[str], flag: str, *, from_env: bool = False, secret: bool = False) -> dict[str, str]:
     """``KEY=VALUE`` flags into a dict. With ``from_env``, a bare ``KEY`` reads the
     environment (act's ``-s KEY``). Errors never show a value."""
@@ -133,6 +209,23 @@ def parse_pairs(values: Sequence[str], flag: str, *, from_env: bool = False, sec
                 raise UsageError(f"{flag} {key}: {key} is not set in the environment")
             value = os.environ[key]
         out[key] = value
+    return out
+
+
+def parse_matrix_filter(values: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """act's ``--matrix KEY:VALUE`` flags: key -> allowed values (one key given twice: either value).
+
+    The value is everything after the first ``:`` (``image:node:20`` is key
+    ``image``, value ``node:20``) and is compared with the text a matrix value
+    renders as (``3.10`` in YAML is the number 3.1, so ``py:3.1``)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for raw in values:
+        key, sep, value = raw.partition(":")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--matrix: expected KEY:VALUE (got {raw!r})")
+        if value not in out.get(key, ()):
+            out[key] = (*out.get(key, ()), value)
     return out
 
 
@@ -294,8 +387,6 @@ def trigger_local_runs(
     the others; they are listed in ``report.problems`` (and passed to
     ``on_problem`` as they are found).
     """
-    from pheme.core.planning.triggers import Event, match_event, resolve_dispatch_inputs
-
     cancel = cancel or Cancellation()
     recording = _Recording(options.database_url)
     try:
@@ -306,45 +397,7 @@ def trigger_local_runs(
     report = LocalRunReport(event=options.event, ref=facts.ref, sha=facts.sha)
     try:
         with _workspace(facts, options) as tree:
-            planned: list[_Planned] = []
-            for rel in _workflow_files(options, facts.repo.root, tree):
-                try:
-                    workflow = _load(tree, rel)
-                except WorkflowError as exc:
-                    report.problems.extend(exc.problems)
-                    if on_problem:
-                        for problem in exc.problems:
-                            on_problem(problem)
-                    continue
-                payload = _payload(options, facts, rel)
-                event = Event(
-                    name=options.event,
-                    ref=_event_ref(options.event, facts, payload),
-                    changed_files=facts.changed,
-                    action=payload.get("action") if isinstance(payload.get("action"), str) else None,
-                    payload=payload,
-                    base_ref=facts.base_branch if options.event.startswith("pull_request") else None,
-                )
-                decision = match_event(workflow, event)
-                if not decision.triggered:
-                    report.not_triggered.append(NotTriggered(rel, decision.reason))
-                    continue
-                if options.jobs:
-                    missing = [j for j in options.jobs if j not in workflow.jobs]
-                    if len(missing) == len(options.jobs):
-                        report.not_triggered.append(NotTriggered(rel, f"no job {', '.join(options.jobs)}"))
-                        continue
-                inputs: dict[str, Any] = {}
-                trigger = workflow.on.get(options.event)
-                if options.event in ("workflow_dispatch", "workflow_call") and trigger is not None:
-                    try:
-                        inputs = resolve_dispatch_inputs(trigger, options.inputs)
-                    except PlanningError as exc:
-                        raise UsageError(f"{rel}: {exc}") from None
-                    payload["inputs"] = {k: _input_text(v) for k, v in inputs.items()}
-                planned.append(_Planned(workflow, payload, inputs))
-            if options.jobs and not planned and not report.problems:
-                raise UsageError(f"no triggered workflow has a job {', '.join(repr(j) for j in options.jobs)}")
+            planned = _select(options, facts, tree, report, on_problem)
             recording.get()  # an unusable PHEME_HOME or database stops here, before any run
             for plan in planned:
                 if cancel.is_set():
@@ -358,6 +411,168 @@ def trigger_local_runs(
     finally:
         recording.close()
     return report
+
+
+def _select(
+    options: LocalRunOptions,
+    facts: _Facts,
+    tree: Path,
+    report: LocalRunReport | LocalPlanReport,
+    on_problem: Callable[[Problem], None] | None,
+) -> list[_Planned]:
+    """Load every workflow file, match the event, check ``--job`` and the inputs:
+    the workflows to run. Invalid files and untriggered ones go to ``report``."""
+    from pheme.core.planning.triggers import Event, match_event, resolve_dispatch_inputs
+
+    planned: list[_Planned] = []
+    for rel in _workflow_files(options, facts.repo.root, tree):
+        try:
+            workflow = _load(tree, rel)
+        except WorkflowError as exc:
+            report.problems.extend(exc.problems)
+            if on_problem:
+                for problem in exc.problems:
+                    on_problem(problem)
+            continue
+        payload = _payload(options, facts, rel)
+        event = Event(
+            name=options.event,
+            ref=_event_ref(options.event, facts, payload),
+            changed_files=facts.changed,
+            action=payload.get("action") if isinstance(payload.get("action"), str) else None,
+            payload=payload,
+            base_ref=facts.base_branch if options.event.startswith("pull_request") else None,
+        )
+        decision = match_event(workflow, event)
+        if not decision.triggered:
+            report.not_triggered.append(NotTriggered(rel, decision.reason))
+            continue
+        if options.jobs:
+            missing = [j for j in options.jobs if j not in workflow.jobs]
+            if len(missing) == len(options.jobs):
+                report.not_triggered.append(NotTriggered(rel, f"no job {', '.join(options.jobs)}"))
+                continue
+        inputs: dict[str, Any] = {}
+        trigger = workflow.on.get(options.event)
+        if options.event in ("workflow_dispatch", "workflow_call") and trigger is not None:
+            try:
+                inputs = resolve_dispatch_inputs(trigger, options.inputs)
+            except PlanningError as exc:
+                raise UsageError(f"{rel}: {exc}") from None
+            payload["inputs"] = {k: _input_text(v) for k, v in inputs.items()}
+        planned.append(_Planned(workflow, payload, inputs))
+    if options.jobs and not planned and not report.problems:
+        raise UsageError(f"no triggered workflow has a job {', '.join(repr(j) for j in options.jobs)}")
+    return planned
+
+
+def plan_local_runs(
+    options: LocalRunOptions, on_problem: Callable[[Problem], None] | None = None
+) -> LocalPlanReport:
+    """A dry run: what :func:`trigger_local_runs` would run, without running or
+    recording anything (the store is never opened).
+
+    The same checks stop it with a :class:`PhemeError` (not a repository, no
+    workflows, unknown event, bad inputs or ``--job``). Matrices written as
+    plain values are expanded (and filtered by ``options.matrix``); jobs'
+    ``if:`` are shown, not decided.
+    """
+    facts = _gather(options)
+    report = LocalPlanReport(event=options.event, ref=facts.ref, sha=facts.sha)
+    with _workspace(facts, options) as tree:
+        for plan in _select(options, facts, tree, report, on_problem):
+            jobs = _planned_jobs(plan.workflow, options, report, on_problem)
+            ref = _event_ref(options.event, facts, plan.payload)
+            workflow = plan.workflow
+            report.runs.append(PlannedRun(workflow.display_name, workflow.path, options.event, ref, jobs))
+    return report
+
+
+def _planned_jobs(
+    workflow: Workflow,
+    options: LocalRunOptions,
+    report: LocalPlanReport,
+    on_problem: Callable[[Problem], None] | None,
+) -> tuple[PlannedJob, ...]:
+    """The jobs that would run (``--job`` and its needs, or all), in the order they can start."""
+    from pheme.core.planning import JobGraph
+
+    try:
+        order = JobGraph.from_workflow(workflow).topological_order()
+    except PlanningError as exc:
+        _problem(report, on_problem, Problem(workflow.path, 1, 1, str(exc)))
+        return ()
+    keep = set(workflow.jobs)
+    if options.jobs:
+        keep = set()
+        todo = [j for j in options.jobs if j in workflow.jobs]
+        while todo:
+            jid = todo.pop()
+            if jid not in keep:
+                keep.add(jid)
+                todo.extend(workflow.jobs[jid].needs)
+    out: list[PlannedJob] = []
+    for jid in order:
+        if jid in keep:
+            out.append(_planned_job(workflow, jid, options, report, on_problem))
+    return tuple(out)
+
+
+def _planned_job(
+    workflow: Workflow,
+    jid: str,
+    options: LocalRunOptions,
+    report: LocalPlanReport,
+    on_problem: Callable[[Problem], None] | None,
+) -> PlannedJob:
+    from pheme.core.planning import (
+        combination_label,
+        describe_matrix_filter,
+        plan_strategy,
+        select_combinations,
+    )
+
+    job = workflow.jobs[jid]
+    steps = tuple(step.display_name for step in job.steps)
+    cond = job.if_ if isinstance(job.if_, str) else (None if job.if_ is None else _input_text(job.if_))
+    base = PlannedJob(jid, job.display_name, tuple(job.needs), None, (job.display_name,), steps, cond, job.uses)
+    strategy = job.strategy
+    if strategy is None or strategy.matrix is None:
+        return base
+    if _has_expression(strategy.matrix):
+        written = strategy.matrix if isinstance(strategy.matrix, str) else json.dumps(strategy.matrix, default=str)
+        return dataclasses.replace(base, matrix=written, instances=())
+    try:
+        combos = plan_strategy(strategy).combinations
+    except PlanningError as exc:
+        _problem(report, on_problem, Problem(workflow.path, job.pos.line or 1, job.pos.col or 1, f"job '{jid}': {exc}"))
+        return dataclasses.replace(base, matrix=(), instances=(), skipped=f"invalid strategy: {exc}")
+    kept = tuple(select_combinations(combos, options.matrix)) if options.matrix else combos
+    skipped = None
+    if not kept:
+        skipped = (
+            f"the matrix filter {describe_matrix_filter(options.matrix)} matches none of its {len(combos)} combinations"
+            if combos
+            else "the matrix has no combinations"
+        )
+    names = tuple(f"{job.display_name} {combination_label(c)}" if c else job.display_name for c in kept)
+    return dataclasses.replace(base, matrix=kept, instances=names, skipped=skipped)
+
+
+def _has_expression(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${{" in value
+    if isinstance(value, Mapping):
+        return any(_has_expression(k) or _has_expression(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_expression(v) for v in value)
+    return False
+
+
+def _problem(report: LocalPlanReport, on_problem: Callable[[Problem], None] | None, problem: Problem) -> None:
+    report.problems.append(problem)
+    if on_problem:
+        on_problem(problem)
 
 
 class _Recording:
@@ -540,6 +755,7 @@ def _request(
         env=dict(options.env),
         inputs=plan.inputs,
         jobs=list(options.jobs) or None,
+        matrix_filter=dict(options.matrix),
         max_parallel_jobs=options.max_parallel_jobs,
         # uses: local actions, built-ins (checkout, cache, artifacts, setup-*), vendored copies.
         action_resolver=make_resolver(),

@@ -246,7 +246,7 @@ def test_malformed_secrets_file_names_the_line_never_the_value(tmp_path: Path) -
     secrets_file = tmp_path / ".secrets"
     secrets_file.write_text('GOOD=1\nMULTI="a\nb"\nthis-is-the-hunter2-value\n')
     proc = pheme_process(root, "run", "--secrets-file", str(secrets_file))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a bad file named by a flag is a usage error, like --env-file's
     assert proc.stderr.strip().splitlines() == [f"pheme: {secrets_file}:4:1: expected KEY=VALUE (no '=' found)"]
     assert "hunter2" not in proc.stdout + proc.stderr
     with open_store() as store:

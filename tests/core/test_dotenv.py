@@ -60,3 +60,10 @@ def test_malformed_line_names_file_and_line_but_never_the_value(text: str, line:
     assert what in message
     assert "hunter2" not in message
     assert "\n" not in message
+
+
+def test_dashed_keys_only_when_asked_for_input_names() -> None:
+    assert parse_dotenv("dry-run=true\n", "in.env", dashes=True) == {"dry-run": "true"}
+    with pytest.raises(ConfigError) as err:
+        parse_dotenv("dry-run=true\n", "vars.env")
+    assert str(err.value) == "vars.env:1:1: expected KEY=VALUE (a key has only letters, digits and _)"

@@ -143,6 +143,7 @@ def register(app: typer.Typer) -> None:
         Exit codes: 0 all runs succeeded (or nothing was triggered), 1 a run failed or a
         workflow file is invalid, 2 bad usage, 130/143 interrupted (the run is recorded
         as cancelled). Every run is recorded: see 'pheme runs' and 'pheme logs'.
+        With --dry-run nothing runs or is recorded: exit 0, or 1 if a workflow file is invalid.
         """
         import json
 

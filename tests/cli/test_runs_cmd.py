@@ -179,3 +179,164 @@ def test_runs_works_without_a_repository(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.chdir(tmp_path)
     code, out, _ = pheme(capsys, "runs", "--json")
     assert code == 0 and json.loads(out) == {"runs": []}
+
+
+# --------------------------------------------------------------- --tail, --lines and the run filters
+
+
+@pytest.fixture
+def history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A store (no repository needed) with run 1: 'big' (20,000 lines in 40 chunks) and 'small'."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("PHEME_HOME", str(home))
+    monkeypatch.delenv("PHEME_DATABASE_URL", raising=False)
+    with open_store() as store:
+        run = store.create_run("CI", ".github/workflows/ci.yml", "push", "refs/heads/main", "a" * 40)
+        big = store.create_job(run.id, "big", "big")
+        small = store.create_job(run.id, "small", "small")
+        with store.log_writer(big, chunk_lines=500) as log:
+            log.writelines(f"line {i}" for i in range(20_000))
+        store.append_log(small, ["s0", "s1"])
+        with store.batch():
+            for job in (big, small):
+                store.update_job(job, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+            store.update_run(run.id, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+    return home
+
+
+def count_decoded_chunks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from pheme.storage import _logs
+
+    decoded: list[int] = []
+    real = _logs._decode
+
+    def counting(codec: int, data: bytes) -> list[str]:
+        decoded.append(1)
+        return real(codec, data)
+
+    monkeypatch.setattr(_logs, "_decode", counting)
+    return decoded
+
+
+def test_logs_tail_prints_each_jobs_last_lines_reading_only_the_last_chunks(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded = count_decoded_chunks(monkeypatch)
+    code, out, err = pheme(capsys, "logs", "1", "--tail", "3")
+    assert (code, err) == (0, "")
+    assert out == "[big] line 19997\n[big] line 19998\n[big] line 19999\n[small] s0\n[small] s1\n"
+    assert len(decoded) == 2  # one chunk of the 40 of 'big', the only one of 'small'
+    decoded.clear()
+    code, out, _ = pheme(capsys, "logs", "1", "--job", "big", "--tail", "1200")
+    assert out.splitlines() == [f"line {i}" for i in range(18_800, 20_000)]
+    assert len(decoded) == 3  # 1,200 lines span three chunks of 500
+    assert pheme(capsys, "logs", "1", "--tail", "0")[1] == ""
+    code, out, _ = pheme(capsys, "logs", "1", "--job", "small", "--tail", "-1")  # kubectl's "all"
+    assert out == "s0\ns1\n"
+
+
+def test_logs_lines_prints_a_range_of_each_job(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded = count_decoded_chunks(monkeypatch)
+    assert pheme(capsys, "logs", "1", "-j", "big", "--lines", "10498:10502")[1] == (
+        "line 10498\nline 10499\nline 10500\nline 10501\n")  # fmt: skip
+    assert len(decoded) == 2  # the chunks either side of line 10,500
+    assert pheme(capsys, "logs", "1", "-j", "big", "--lines", ":2")[1] == "line 0\nline 1\n"
+    assert pheme(capsys, "logs", "1", "-j", "big", "--lines", "19998:")[1] == "line 19998\nline 19999\n"
+    assert pheme(capsys, "logs", "1", "-j", "big", "--lines", "7:7")[1] == ""
+    assert pheme(capsys, "logs", "1", "-j", "big", "--lines", "30000:")[1] == ""
+    code, out, _ = pheme(capsys, "logs", "1", "--lines", "1:")  # every job, prefixed
+    assert code == 0 and out.startswith("[big] line 1\n[big] line 2\n") and out.endswith("[big] line 19999\n[small] s1\n")
+
+
+def test_logs_tail_with_follow_on_a_completed_run_prints_the_tail_and_returns(
+    history: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = pheme(capsys, "logs", "1", "--tail", "2", "--follow")
+    assert code == 0 and out == "[big] line 19998\n[big] line 19999\n[small] s0\n[small] s1\n"
+    code, out, _ = pheme(capsys, "logs", "1", "-j", "big", "--tail", "1", "-f")
+    assert code == 0 and out == "line 19999\n"
+
+
+def test_logs_tail_with_follow_prints_the_tail_then_new_lines(history: Path) -> None:
+    with open_store() as store:
+        run = store.create_run("CI", ".github/workflows/ci.yml", "push", "refs/heads/main", "b" * 40)
+        job = store.create_job(run.id, "build", "build")
+        store.append_log(job, [f"old {i}" for i in range(100)])
+        store.update_run(run.id, Status.IN_PROGRESS)
+        store.update_job(job, Status.IN_PROGRESS)
+    follower = subprocess.Popen([sys.executable, "-m", "pheme", "logs", str(run.id), "--tail", "2", "-f"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert follower.stdout is not None
+        assert [follower.stdout.readline(), follower.stdout.readline()] == ["[build] old 98\n", "[build] old 99\n"]
+        with open_store() as store:
+            store.append_log(job, ["new 0", "new 1"])
+            store.update_job(job, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+            store.update_run(run.id, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+        out, err = follower.communicate(timeout=60)
+        assert follower.returncode == 0, err
+        assert out == "[build] new 0\n[build] new 1\n"
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("logs", "1", "--tail", "x"), "--tail: give a number of lines (0 or more, -1 for all), not 'x'"),
+        (("logs", "1", "--tail", "-5"), "--tail: give a number of lines"),
+        (("logs", "1", "--lines", "10"), "--lines: give A:B, A: or :B with line numbers from 0, not '10'"),
+        (("logs", "1", "--lines", "a:b"), "--lines: give A:B"),
+        (("logs", "1", "--lines", "-10:"), "(use --tail N for the last lines)"),
+        (("logs", "1", "--lines", "20:10"), "--lines: the range 20:10 ends (10) before it starts (20)"),
+        (("logs", "1", "--tail", "3", "--lines", "1:2"), "give --tail or --lines, not both"),
+        (("logs", "1", "--lines", "1:", "-f"), "--lines reads a stored range and cannot --follow"),
+        (("runs", "--status", "done"), "--status: 'done' is not one of queued, in_progress, waiting, completed, "
+                                       "success, failure, cancelled, skipped"),
+        (("runs", "--branch", " "), "--branch: give a branch name"),
+        (("runs", "--event", ""), "--event: give an event name"),
+    ],
+)
+def test_bad_values_are_one_line_and_exit_2(
+    history: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    code, out, err = pheme(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.startswith("pheme: ") and err.count("\n") == 1 and message in err
+
+
+def test_runs_filters_by_status_branch_and_event_combined_with_workflow_and_limit(
+    history: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_store() as store:  # run 1 (fixture): CI, push to main, success
+        failed = store.create_run("CI", ".github/workflows/ci.yml", "pull_request", "refs/heads/dev", "c" * 40)
+        store.update_run(failed.id, Status.COMPLETED, conclusion=Conclusion.FAILURE)  # 2
+        running = store.create_run("Deploy", ".github/workflows/deploy.yml", "push", "refs/heads/dev", "d" * 40)
+        store.update_run(running.id, Status.IN_PROGRESS)  # 3
+        store.create_run("CI", ".github/workflows/ci.yml", "push", "refs/heads/dev", "e" * 40)  # 4, queued
+
+    def ids(*args: str) -> list[int]:
+        code, out, err = pheme(capsys, "runs", *args)
+        assert code == 0, err
+        return [int(line.split()[0]) for line in out.splitlines()[1:]]
+
+    assert ids() == [4, 3, 2, 1]
+    assert ids("--status", "failure") == [2]
+    assert ids("--status", "completed") == [2, 1]
+    assert ids("-s", "in_progress") == [3]
+    assert ids("-s", "queued") == [4]
+    assert ids("--branch", "dev") == [4, 3, 2]
+    assert ids("--branch", "refs/heads/main") == [1]
+    assert ids("--event", "push") == [4, 3, 1]
+    assert ids("-b", "dev", "-e", "push") == [4, 3]
+    assert ids("-b", "dev", "-e", "push", "-W", "ci.yml") == [4]
+    assert ids("-b", "dev", "-n", "2") == [4, 3]
+    assert ids("-s", "success", "-b", "main", "-e", "push", "-W", "CI") == [1]
+    code, out, _ = pheme(capsys, "runs", "-s", "failure", "-b", "main")
+    assert code == 0 and out == "no runs match status failure, branch main\n"
+    # --json keeps its shape: the same objects as without filters.
+    (everything,) = [r for r in json.loads(pheme(capsys, "runs", "--json")[1])["runs"] if r["id"] == 2]
+    assert json.loads(pheme(capsys, "runs", "--json", "-s", "failure", "-e", "pull_request")[1]) == {"runs": [everything]}

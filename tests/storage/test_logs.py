@@ -70,6 +70,58 @@ def test_a_small_range_of_a_large_log_decompresses_only_its_chunks(
     assert len(decoded) == 1
 
 
+def test_follow_with_a_tail_starts_at_each_jobs_last_lines_reading_only_their_chunks(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, (big, small, empty) = _run_with_jobs(store, "big", "small", "empty")
+    with store.log_writer(big, chunk_lines=1000) as log:
+        log.writelines(f"line {i}" for i in range(50_000))
+    store.append_log(small, ["s0", "s1"])
+    with store.batch():
+        for job in (big, small, empty):
+            store.update_job(job, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+        store.update_run(run, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+    decoded: list[int] = []
+    real = logs_module._decode
+
+    def counting(codec: int, data: bytes) -> list[str]:
+        decoded.append(1)
+        return real(codec, data)
+
+    monkeypatch.setattr(logs_module, "_decode", counting)
+    # Completed: the tail of each job (the whole log of one shorter than N), then the end.
+    assert list(store.follow_log(run, tail=3, poll_interval=0.001)) == [
+        "big\tline 49997", "big\tline 49998", "big\tline 49999", "small\ts0", "small\ts1"]  # fmt: skip
+    assert len(decoded) == 2  # the big log's last chunk and the small one's only chunk
+    assert list(store.follow_log(run, "big", tail=2, poll_interval=0.001)) == ["line 49998", "line 49999"]
+    assert list(store.follow_log(run, "big", tail=0, poll_interval=0.001)) == []
+    with pytest.raises(UsageError, match="negative"):
+        store.follow_log(run, "big", tail=-1)
+
+
+def test_follow_with_a_tail_then_yields_every_new_line_of_old_and_new_jobs(store: Store) -> None:
+    run, (a,) = _run_with_jobs(store, "a")
+    store.append_log(a, [f"a{i}" for i in range(10)])
+    store.update_run(run, Status.IN_PROGRESS)
+    started = threading.Event()
+
+    def runner() -> None:
+        started.wait(timeout=30)
+        store.append_log(a, ["a10", "a11"])
+        late = store.create_job(run, "late", "late")  # appears after following began: all of its lines
+        store.append_log(late, ["l0", "l1", "l2"])
+        store.update_run(run, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    seen = []
+    for line in store.follow_log(run, tail=2, poll_interval=0.01):
+        seen.append(line)
+        started.set()
+    thread.join(timeout=30)
+    assert seen == ["a\ta8", "a\ta9", "a\ta10", "a\ta11", "late\tl0", "late\tl1", "late\tl2"]
+
+
 def test_tail(store: Store) -> None:
     run, (job,) = _run_with_jobs(store, "build")
     assert store.tail_log(run, "build", 5) == []

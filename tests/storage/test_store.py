@@ -194,6 +194,38 @@ def test_list_runs_newest_first_filtered_and_paged(store: Store) -> None:
     assert [j.name for j in store.list_runs(limit=1, with_jobs=True)[0].jobs] == ["build"]
 
 
+def test_list_runs_filters_by_status_conclusion_event_and_ref_and_they_combine(store: Store) -> None:
+    ok = new_run(store)
+    store.update_run(ok.id, Status.COMPLETED, conclusion=Conclusion.SUCCESS)
+    bad = store.create_run("CI", CI, "pull_request", "refs/heads/dev", SHA)
+    store.update_run(bad.id, Status.COMPLETED, conclusion=Conclusion.FAILURE)
+    running = store.create_run("Deploy", DEPLOY, "workflow_dispatch", "refs/heads/dev", SHA)
+    store.update_run(running.id, Status.IN_PROGRESS)
+    queued = store.create_run("CI", CI, "push", "refs/heads/dev", SHA)
+    tagged = store.create_run("CI", CI, "push", "refs/tags/v1", SHA)
+
+    def ids(**filters: object) -> list[int]:
+        return [r.id for r in store.list_runs(**filters)]  # type: ignore[arg-type]
+
+    assert ids(status=Status.COMPLETED) == [bad.id, ok.id]
+    assert ids(status=Status.IN_PROGRESS) == [running.id]
+    assert ids(status=Status.QUEUED) == [tagged.id, queued.id]
+    assert ids(status=Status.WAITING) == []
+    assert ids(conclusion=Conclusion.FAILURE) == [bad.id]
+    assert ids(event="push") == [tagged.id, queued.id, ok.id]
+    assert ids(ref="refs/heads/dev") == [queued.id, running.id, bad.id]
+    assert ids(ref="refs/tags/v1") == [tagged.id]
+    # Combined with each other, the workflow and the limit (newest first, then cut).
+    assert ids(ref="refs/heads/dev", event="push") == [queued.id]
+    assert ids(workflow="ci.yml", ref="refs/heads/dev") == [queued.id, bad.id]
+    assert ids(workflow="ci.yml", ref="refs/heads/dev", limit=1) == [queued.id]
+    assert ids(workflow="Deploy", status=Status.COMPLETED) == []
+    assert ids(status=Status.COMPLETED, conclusion=Conclusion.SUCCESS, event="push", ref="refs/heads/main") == [ok.id]
+    assert ids(event="schedule") == []
+    page1 = ids(ref="refs/heads/dev", limit=2)
+    assert page1 + ids(ref="refs/heads/dev", limit=2, before_id=page1[-1]) == [queued.id, running.id, bad.id]
+
+
 def test_fail_incomplete_runs_after_a_restart(store: Store) -> None:
     done = new_run(store)
     store.update_run(done.id, Status.COMPLETED, conclusion=Conclusion.SUCCESS)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from pheme.errors import UsageError
+
 if TYPE_CHECKING:
     from pheme.core.runs import RunRecord
 
@@ -66,24 +68,42 @@ def register(app: typer.Typer) -> None:
             None, "--workflow", "-W", help="Only runs of this workflow (file path, file name or name)."
         ),
         limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs to list."),
+        status: str | None = typer.Option(
+            None, "--status", "-s",
+            help="Only runs with this status (queued, in_progress, waiting, completed) "
+            "or conclusion (success, failure, cancelled, skipped).",
+        ),
+        branch: str | None = typer.Option(None, "--branch", "-b", help="Only runs of this branch (refs/heads/NAME)."),
+        event: str | None = typer.Option(None, "--event", "-e", help="Only runs triggered by this event (push, ...)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
-        """List recorded runs, newest first."""
+        """List recorded runs, newest first; the filters combine."""
         if ctx.invoked_subcommand is not None:
             return
         import json
 
-        from pheme.services.runs import run_to_json
+        from pheme.services.runs import run_to_json, status_filter
 
+        state, conclusion = status_filter(status)
+        ref = _branch_ref(branch)
+        if event is not None and not event.strip():
+            raise UsageError("--event: give an event name (push, pull_request, workflow_dispatch, ...)")
         with _store() as store:
-            found = store.list_runs(workflow, limit=limit)
+            found = store.list_runs(
+                workflow, limit=limit, status=state, conclusion=conclusion,
+                event=event.strip() if event else None, ref=ref,
+            )
             if as_json:
                 full = [store.get_run(r.id) for r in found]
                 sys.stdout.write(json.dumps({"runs": [run_to_json(r) for r in full]}) + "\n")
                 return
         if not found:
-            where = f" of workflow {workflow}" if workflow else ""
-            sys.stdout.write(f"no runs{where} recorded yet (pheme run records one)\n")
+            if status or branch or event:
+                given = [("workflow", workflow), ("status", status), ("branch", branch), ("event", event)]
+                sys.stdout.write("no runs match " + ", ".join(f"{k} {v}" for k, v in given if v) + "\n")
+            else:
+                where = f" of workflow {workflow}" if workflow else ""
+                sys.stdout.write(f"no runs{where} recorded yet (pheme run records one)\n")
             return
         rows = [
             [str(r.id), f"#{r.number}", r.workflow, r.event, r.ref.removeprefix("refs/heads/"), r.sha[:7],
@@ -143,10 +163,18 @@ def register(app: typer.Typer) -> None:
         job: str | None = typer.Option(None, "--job", "-j", help="Job key (build), name (build (3.12)) or job id."),
         attempt: int | None = typer.Option(None, "--attempt", min=1, help="Logs of this attempt (default: the latest)."),
         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run completes."),
+        tail: str | None = typer.Option(
+            None, "--tail", metavar="N", help="Only the last N lines of each job's log (with --follow: then new ones)."
+        ),
+        lines_range: str | None = typer.Option(
+            None, "--lines", metavar="A:B",
+            help="Only lines A to B-1 of each job's log, counted from 0 (100:, :50 and 100:150 work).",
+        ),
     ) -> None:
         """Print a run's stored log (secrets are masked); all jobs unless --job."""
-        from pheme.services.runs import job_selector, log_lines, select_jobs
+        from pheme.services.runs import job_selector, line_range, log_lines, select_jobs, tail_count
 
+        last, span = tail_count(tail), line_range(lines_range)
         with _store() as store:
             selector = job_selector(job)
             run = store.get_run(run_id)
@@ -159,12 +187,22 @@ def register(app: typer.Typer) -> None:
             # One job asked for: its lines as stored. Several (all, or a matrix key): "[job] line".
             named = selector is None or len(selected) > 1
             try:
-                lines = log_lines(store, run, selected, follow=follow, named=named)
+                lines = log_lines(store, run, selected, follow=follow, named=named, tail=last, lines=span)
                 _print_lines(lines, batch_size=1 if follow else 2048)
             except KeyboardInterrupt:
                 raise SystemExit(130) from None
             except BrokenPipeError:
                 raise SystemExit(0) from None
+
+
+def _branch_ref(branch: str | None) -> str | None:
+    """``--branch main`` matches ``refs/heads/main``; a full ref (``refs/tags/v1``) matches as given."""
+    if branch is None:
+        return None
+    name = branch.strip()
+    if not name:
+        raise UsageError("--branch: give a branch name (e.g. main)")
+    return name if name.startswith("refs/") else f"refs/heads/{name}"
 
 
 def _attempt_of(store: Any, run_id: int, job_id: int) -> int | None:

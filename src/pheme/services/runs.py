@@ -21,10 +21,19 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from pheme.core.runs import JobRecord, RunRecord, StepRecord
+from pheme.core.runs import Conclusion, JobRecord, RunRecord, Status, StepRecord
 from pheme.errors import UsageError
 
-__all__ = ["iso", "job_selector", "log_lines", "run_to_json", "select_jobs"]
+__all__ = [
+    "iso",
+    "job_selector",
+    "line_range",
+    "log_lines",
+    "run_to_json",
+    "select_jobs",
+    "status_filter",
+    "tail_count",
+]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -103,6 +112,52 @@ def select_jobs(run: RunRecord, selector: int | str | None) -> list[JobRecord]:
     return found
 
 
+STATUS_WORDS = (*(s.value for s in Status), *(c.value for c in Conclusion))
+
+
+def status_filter(text: str | None) -> tuple[Status | None, Conclusion | None]:
+    """``--status``: a status (``queued``, ``in_progress``, ``waiting``, ``completed``)
+    or a conclusion (``success``, ``failure``, ``cancelled``, ``skipped``), as in
+    ``gh run list --status``; returns ``(status, conclusion)`` with at most one set."""
+    if text is None:
+        return None, None
+    word = text.strip().lower().replace("-", "_")
+    if word in Status.__members__.values():
+        return Status(word), None
+    if word in Conclusion.__members__.values():
+        return None, Conclusion(word)
+    raise UsageError(f"--status: {text!r} is not one of {', '.join(STATUS_WORDS)}")
+
+
+def tail_count(text: str | None) -> int | None:
+    """``--tail N``: how many of the last lines to show (None: all). ``-1`` means
+    all, as in ``kubectl logs``."""
+    if text is None:
+        return None
+    value = text.strip()
+    if not (value.isdigit() or value == "-1"):
+        raise UsageError(f"--tail: give a number of lines (0 or more, -1 for all), not {text!r}")
+    n = int(value)
+    return None if n < 0 else n
+
+
+def line_range(text: str | None) -> tuple[int, int | None] | None:
+    """``--lines A:B``: 0-based line numbers, half-open as a Python slice, either
+    side optional (``100:``, ``:50``). None when not given."""
+    if text is None:
+        return None
+    start_text, colon, end_text = text.strip().partition(":")
+    start_text, end_text = start_text.strip(), end_text.strip()
+    if not colon or not all(part.isdigit() for part in (start_text, end_text) if part):
+        hint = " (use --tail N for the last lines)" if text.strip().startswith("-") else ""
+        raise UsageError(f"--lines: give A:B, A: or :B with line numbers from 0, not {text!r}{hint}")
+    start = int(start_text) if start_text else 0
+    end = int(end_text) if end_text else None
+    if end is not None and end < start:
+        raise UsageError(f"--lines: the range {text.strip()} ends ({end}) before it starts ({start})")
+    return start, end
+
+
 def log_lines(
     store: Any,
     run: RunRecord,
@@ -111,22 +166,55 @@ def log_lines(
     follow: bool = False,
     stop: Callable[[], bool] | None = None,
     named: bool = True,
+    tail: int | None = None,
+    lines: tuple[int, int | None] | None = None,
 ) -> Iterator[tuple[str | None, str]]:
     """``(job name or None, line)`` for the selected jobs: stored lines, and with
     ``follow`` new ones as they arrive until the run completes. The name is
-    None when ``named`` is false and a single job was selected."""
-    single = len(jobs) == 1 and not named
+    None when ``named`` is false and a single job was selected.
+
+    ``tail=N``: only each job's last N lines (then, with ``follow``, new ones);
+    ``lines=(a, b)``: each job's lines ``a <= n < b`` (``b`` None: to the end).
+    Either way only the log chunks holding those lines are read. Conflicting
+    options raise :class:`UsageError` here, before anything is read.
+    """
+    if tail is not None and lines is not None:
+        raise UsageError("give --tail or --lines, not both")
+    if follow and lines is not None:
+        raise UsageError("--lines reads a stored range and cannot --follow (use --tail N --follow)")
+    return _log_lines(store, run, jobs, follow, stop, len(jobs) == 1 and not named, tail, lines)
+
+
+def _log_lines(
+    store: Any,
+    run: RunRecord,
+    jobs: list[JobRecord],
+    follow: bool,
+    stop: Callable[[], bool] | None,
+    single: bool,
+    tail: int | None,
+    lines: tuple[int, int | None] | None,
+) -> Iterator[tuple[str | None, str]]:
     if follow:
         if single:
-            for line in store.follow_log(run.id, jobs[0].id, poll_interval=0.2, stop=stop):
+            for line in store.follow_log(run.id, jobs[0].id, poll_interval=0.2, stop=stop, tail=tail):
                 yield None, line
             return
         wanted = {j.name for j in jobs}
-        for line in store.follow_log(run.id, None, poll_interval=0.2, stop=stop):
+        for line in store.follow_log(run.id, None, poll_interval=0.2, stop=stop, tail=tail):
             name, _, text = line.partition("\t")
             if name in wanted:
                 yield name, text
         return
     for job in jobs:
-        for line in store.read_log(run.id, job.id):
+        if tail is not None:
+            # As the store's tail_log (only the last chunk(s) are read), but streamed:
+            # --tail 10000000 of a 1 GB log must not hold it all in memory.
+            count = store.log_line_count(run.id, job.id)
+            selected = store.read_log(run.id, job.id, max(0, count - tail), count)
+        elif lines is not None:
+            selected = store.read_log(run.id, job.id, lines[0], lines[1])
+        else:
+            selected = store.read_log(run.id, job.id)
+        for line in selected:
             yield (None if single else job.name), line

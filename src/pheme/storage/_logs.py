@@ -211,11 +211,14 @@ def follow_log(
     start_line: int,
     poll_interval: float,
     stop: Callable[[], bool] | None,
+    tail: int | None = None,
 ) -> Iterator[str]:
     _check_range(start_line, None)
+    if tail is not None and tail < 0:
+        raise UsageError("the number of lines must not be negative")
     targets = resolve_jobs(store, run_id, job)
     only = targets[0].id if job is not None else None
-    return _follow(store, run_id, only, start_line, poll_interval, stop)
+    return _follow(store, run_id, only, start_line, poll_interval, stop, tail)
 
 
 def _follow(
@@ -225,8 +228,10 @@ def _follow(
     start_line: int,
     poll_interval: float,
     stop: Callable[[], bool] | None,
+    tail: int | None = None,
 ) -> Iterator[str]:
     positions: dict[int, int] = {}
+    first_poll = True
     while True:
         with store._conn(write=False) as conn:
             # Status first: if it says "completed", every line counted below was written before it.
@@ -243,14 +248,18 @@ def _follow(
             rows = conn.execute(query.order_by(jobs.c.id)).all()
         progressed = False
         for row in rows:
-            pos = positions.get(row.id, start_line)
             count = int(row.log_lines)
+            if first_poll and tail is not None:
+                # The last ``tail`` lines of what is stored now; jobs that appear later are new: all of them.
+                positions[row.id] = max(start_line, count - tail)
+            pos = positions.get(row.id, start_line)
             if count > pos:
                 prefix = "" if only is not None else row.name + "\t"
                 for line in job_lines(store, row.reused_from or row.id, pos, count):
                     yield prefix + line
                 positions[row.id] = count
                 progressed = True
+        first_poll = False
         if status == Status.COMPLETED.value:
             return
         if stop is not None and stop():

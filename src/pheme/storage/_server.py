@@ -621,7 +621,7 @@ class ServerStore:
         limit: int = 50,
     ) -> list[tuple[RunRecord, int | None, str | None]]:
         """Server runs, newest first, with their latest attempt's jobs and steps: ``(run, repo_id, actor)``."""
-        from pheme.storage._store import _job, _run, _step, latest_attempt_jobs
+        from pheme.storage._store import _job, _run, _step, latest_attempt_jobs, run_filters
 
         query = (
             select(runs, queue_t.c.repo_id.label("q_repo_id"), queue_t.c.actor.label("q_actor"))
@@ -631,18 +631,9 @@ class ServerStore:
         )
         if repo_id is not None:
             query = query.where(queue_t.c.repo_id == repo_id)
-        if workflow is not None:
-            query = query.where(
-                or_(
-                    runs.c.workflow_file == workflow,
-                    runs.c.workflow_file.endswith("/" + workflow, autoescape=True),
-                    runs.c.workflow_name == workflow,
-                )
-            )
-        for column, value in ((runs.c.status, status), (runs.c.conclusion, conclusion), (runs.c.event, event),
-                              (runs.c.ref, ref), (runs.c.sha, sha)):  # fmt: skip
-            if value is not None:
-                query = query.where(column == value)
+        query = query.where(
+            *run_filters(workflow, status=status, conclusion=conclusion, event=event, ref=ref, sha=sha)
+        )
         if before_id is not None:
             query = query.where(runs.c.id < before_id)
         with self._conn(write=False) as conn:

@@ -371,23 +371,26 @@ class Store:
         limit: int = 50,
         before_id: int | None = None,
         with_jobs: bool = False,
+        status: Status | None = None,
+        conclusion: Conclusion | None = None,
+        event: str | None = None,
+        ref: str | None = None,
     ) -> list[RunRecord]:
-        """Newest runs first.
+        """Newest runs first, filtered in SQL (filters combine with AND).
 
         ``workflow`` matches a workflow file path (``.github/workflows/ci.yml``),
-        its base name (``ci.yml``) or the workflow's display name. Page with
-        ``before_id=<id of the last run of the previous page>``. Jobs (without
-        steps) are included only with ``with_jobs=True``.
+        its base name (``ci.yml``) or the workflow's display name. ``status`` and
+        ``conclusion`` are those of the run's latest attempt (a conclusion implies
+        completed); ``event`` (``push``) and ``ref`` (``refs/heads/main``) match
+        exactly. Page with ``before_id=<id of the last run of the previous page>``.
+        Jobs (without steps) are included only with ``with_jobs=True``.
         """
-        query = select(runs).order_by(runs.c.id.desc()).limit(max(0, limit))
-        if workflow is not None:
-            query = query.where(
-                or_(
-                    runs.c.workflow_file == workflow,
-                    runs.c.workflow_file.endswith("/" + workflow, autoescape=True),
-                    runs.c.workflow_name == workflow,
-                )
-            )
+        query = (
+            select(runs)
+            .where(*run_filters(workflow, status=status, conclusion=conclusion, event=event, ref=ref))
+            .order_by(runs.c.id.desc())
+            .limit(max(0, limit))
+        )
         if before_id is not None:
             query = query.where(runs.c.id < before_id)
         with self._conn(write=False) as conn:
@@ -654,15 +657,18 @@ class Store:
         start_line: int = 0,
         poll_interval: float = _logs.POLL_INTERVAL_S,
         stop: Callable[[], bool] | None = None,
+        tail: int | None = None,
     ) -> Iterator[str]:
         """Yield log lines as they are stored, until the job (or, with ``job=None``,
         the run) is completed and everything has been yielded, or ``stop()`` is true.
 
         Polls every ``poll_interval`` seconds while nothing new arrives. With
         ``job=None`` lines are prefixed ``"<job name>\\t"``; ``start_line`` applies
-        to each job.
+        to each job. ``tail=N`` starts each job already stored at its last ``N``
+        lines (``kubectl logs --tail N -f``; only the chunks holding them are read);
+        a job that appears later is followed from ``start_line``.
         """
-        return _logs.follow_log(self, run_id, job, start_line, poll_interval, stop)
+        return _logs.follow_log(self, run_id, job, start_line, poll_interval, stop, tail)
 
 
 # ------------------------------------------------------------------- row → record
@@ -678,6 +684,33 @@ def _not_rerunnable(run_id: int, status: Status) -> str:
     if status is Status.COMPLETED:  # another re-run started the next attempt first
         return f"run {run_id} was re-run at the same moment: its new attempt is queued"
     return f"run {run_id} is still {status.value}: cancel it or wait for it to finish"
+
+
+def run_filters(
+    workflow: str | None = None,
+    *,
+    status: Status | str | None = None,
+    conclusion: Conclusion | str | None = None,
+    event: str | None = None,
+    ref: str | None = None,
+    sha: str | None = None,
+) -> list[Any]:
+    """WHERE clauses on ``runs`` for the given filters (None: no filter), shared by
+    the local and the server listings so both match a workflow the same way."""
+    where: list[Any] = []
+    if workflow is not None:
+        where.append(
+            or_(
+                runs.c.workflow_file == workflow,
+                runs.c.workflow_file.endswith("/" + workflow, autoescape=True),
+                runs.c.workflow_name == workflow,
+            )
+        )
+    for column, value in ((runs.c.status, status), (runs.c.conclusion, conclusion), (runs.c.event, event),
+                          (runs.c.ref, ref), (runs.c.sha, sha)):  # fmt: skip
+        if value is not None:
+            where.append(column == str(value))
+    return where
 
 
 def latest_attempt_jobs(run_ids: Sequence[int]) -> Any:

@@ -38,7 +38,7 @@ from typing import Any
 
 from pheme.core.planning.matrix import (
     combination_label,
-    describe_matrix_filter,
+    filtered_out_reason,
     plan_strategy,
     select_combinations,
 )
@@ -442,8 +442,7 @@ class _Scope:
             self.not_run(job, "failure", "invalid strategy", f"job '{job.id}': {exc}")
             return
         if not combos and expanded:
-            shown = describe_matrix_filter(self.request.matrix_filter)
-            reason = f"the matrix filter {shown} matches none of its {expanded} combinations"
+            reason = filtered_out_reason(self.request.matrix_filter, expanded)
             self.not_run(job, "skipped", reason, note=reason)
             return
         if not combos:

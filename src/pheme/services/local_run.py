@@ -496,21 +496,15 @@ def _planned_jobs(
 ) -> tuple[PlannedJob, ...]:
     """The jobs that would run (``--job`` and its needs, or all), in the order they can start."""
     from pheme.core.planning import JobGraph
+    from pheme.execution.runner import select_jobs
 
     try:
         order = JobGraph.from_workflow(workflow).topological_order()
+        # The engine's own selection: --job's jobs of this workflow and their needs, or all.
+        keep = set(select_jobs(workflow, [j for j in options.jobs if j in workflow.jobs]))
     except PlanningError as exc:
         _problem(report, on_problem, Problem(workflow.path, 1, 1, str(exc)))
         return ()
-    keep = set(workflow.jobs)
-    if options.jobs:
-        keep = set()
-        todo = [j for j in options.jobs if j in workflow.jobs]
-        while todo:
-            jid = todo.pop()
-            if jid not in keep:
-                keep.add(jid)
-                todo.extend(workflow.jobs[jid].needs)
     out: list[PlannedJob] = []
     for jid in order:
         if jid in keep:
@@ -527,7 +521,7 @@ def _planned_job(
 ) -> PlannedJob:
     from pheme.core.planning import (
         combination_label,
-        describe_matrix_filter,
+        filtered_out_reason,
         plan_strategy,
         select_combinations,
     )
@@ -550,11 +544,7 @@ def _planned_job(
     kept = tuple(select_combinations(combos, options.matrix)) if options.matrix else combos
     skipped = None
     if not kept:
-        skipped = (
-            f"the matrix filter {describe_matrix_filter(options.matrix)} matches none of its {len(combos)} combinations"
-            if combos
-            else "the matrix has no combinations"
-        )
+        skipped = filtered_out_reason(options.matrix, len(combos)) if combos else "the matrix has no combinations"
     names = tuple(f"{job.display_name} {combination_label(c)}" if c else job.display_name for c in kept)
     return dataclasses.replace(base, matrix=kept, instances=names, skipped=skipped)
 

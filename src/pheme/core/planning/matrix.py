@@ -38,6 +38,7 @@ __all__ = [
     "combination_label",
     "describe_matrix_filter",
     "expand_matrix",
+    "filtered_out_reason",
     "matrix_value_text",
     "plan_strategy",
     "select_combinations",
@@ -259,3 +260,8 @@ def select_combinations(
 def describe_matrix_filter(wanted: Mapping[str, Sequence[str]]) -> str:
     """``os:linux, py:3.12`` (the filter as ``--matrix`` spells it)."""
     return ", ".join(f"{key}:{value}" for key, values in wanted.items() for value in values)
+
+
+def filtered_out_reason(wanted: Mapping[str, Sequence[str]], total: int) -> str:
+    """Why a job with ``total`` combinations is skipped when ``wanted`` keeps none of them."""
+    return f"the matrix filter {describe_matrix_filter(wanted)} matches none of its {total} combinations"
